@@ -1,0 +1,1 @@
+"""Shared helpers for the tests: faces that ship inside PyPI packages, paths to ../shared."""
