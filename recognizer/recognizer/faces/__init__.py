@@ -1,0 +1,1 @@
+"""The face pipeline: decode (images), detect -> align -> embed (embedder), decide (metric)."""

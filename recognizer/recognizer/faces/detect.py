@@ -1,0 +1,193 @@
+"""Face detectors and the coarse-to-fine search that keeps detection cheap on big frames.
+
+Three raw detectors are available (FACEFLEET_DETECTOR): dlib's HOG frontal-face detector
+(`hog`, the default, chosen by measurement: see recognizer/README.md), dlib's CNN MMOD
+detector (`cnn`, more recall on hard poses, ~30x slower on CPU) and OpenCV's Haar cascade
+(`haar`, the detector behind DeepFace's default `opencv` backend, kept for comparison).
+
+`Search` runs a detector on downscaled copies, smallest first, and stops at the first level
+whose largest face is big enough that any second face with half its area would also have
+been visible there; only then is the verdict (one face, several faces) as good as a full
+resolution search. Boxes are returned in original-image pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+Box = tuple[int, int, int, int]  # x, y, w, h in original-image pixels
+
+DETECTORS = ("hog", "cnn", "haar")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A detected face in original-image pixels (float corners, so nothing is lost to rounding)."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    score: float
+
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
+    @property
+    def height(self) -> float:
+        return self.bottom - self.top
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+    def box(self, image_shape: tuple[int, ...]) -> Box:
+        """(x, y, w, h) clipped to the image."""
+        h_img, w_img = image_shape[:2]
+        x0 = int(round(max(0.0, self.left)))
+        y0 = int(round(max(0.0, self.top)))
+        x1 = int(round(min(float(w_img), self.right)))
+        y1 = int(round(min(float(h_img), self.bottom)))
+        return (x0, y0, max(0, x1 - x0), max(0, y1 - y0))
+
+
+class RawDetector(Protocol):
+    """One pass of a detector over an RGB image at its own scale."""
+
+    #: the smallest face side (pixels at the detector's input scale, upsample 0) it finds.
+    native_min_px: float
+
+    def __call__(self, rgb: np.ndarray, upsample: int) -> list[Detection]: ...
+
+
+class HogDetector:
+    """dlib's HOG + linear SVM frontal face detector (80x80 window)."""
+
+    native_min_px = 80.0
+
+    def __init__(self, min_score: float) -> None:
+        import dlib
+
+        self._detector = dlib.get_frontal_face_detector()
+        self._min_score = min_score
+
+    def __call__(self, rgb: np.ndarray, upsample: int) -> list[Detection]:
+        rects, scores, _ = self._detector.run(rgb, upsample, self._min_score)
+        return [Detection(r.left(), r.top(), r.right() + 1, r.bottom() + 1, s) for r, s in zip(rects, scores)]
+
+
+class CnnDetector:
+    """dlib's CNN MMOD human face detector (mmod_human_face_detector.dat)."""
+
+    native_min_px = 40.0
+
+    def __init__(self, weight_file: str, min_score: float) -> None:
+        import dlib
+
+        self._detector = dlib.cnn_face_detection_model_v1(weight_file)
+        self._min_score = min_score
+
+    def __call__(self, rgb: np.ndarray, upsample: int) -> list[Detection]:
+        out = []
+        for d in self._detector(rgb, upsample):
+            if d.confidence >= self._min_score:
+                r = d.rect
+                out.append(Detection(r.left(), r.top(), r.right() + 1, r.bottom() + 1, d.confidence))
+        return out
+
+
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade (what DeepFace's `opencv` backend uses)."""
+
+    native_min_px = 40.0
+
+    def __init__(self) -> None:
+        self._cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        if self._cascade.empty():
+            raise RuntimeError("OpenCV's haarcascade_frontalface_default.xml could not be loaded")
+
+    def __call__(self, rgb: np.ndarray, upsample: int) -> list[Detection]:
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        factor = 2**upsample
+        if factor > 1:
+            grey = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+        found, _, weights = self._cascade.detectMultiScale3(
+            grey, scaleFactor=1.1, minNeighbors=5, minSize=(int(self.native_min_px),) * 2, outputRejectLevels=True
+        )
+        return [
+            Detection(x / factor, y / factor, (x + w) / factor, (y + h) / factor, float(s))
+            for (x, y, w, h), s in zip(np.asarray(found).reshape(-1, 4), np.asarray(weights).reshape(-1))
+        ]
+
+
+@dataclass(frozen=True)
+class Level:
+    scale: float  # detection-image size / original size
+    upsample: int
+
+    def min_face_px(self, native_min_px: float) -> float:
+        """Smallest face (original pixels) this level can find."""
+        return native_min_px / (self.scale * 2**self.upsample)
+
+
+def resize(rgb: np.ndarray, scale: float) -> np.ndarray:
+    if scale >= 1.0:
+        return rgb
+    h, w = rgb.shape[:2]
+    return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+class Search:
+    """Coarse-to-fine detection over downscaled copies of the image.
+
+    `sizes` are the longest sides (pixels) of the detection images tried at upsample 0, in
+    order; a last level upsamples the finest one when that is needed to see faces down to
+    `smallest_px` (so a too-small face is reported as such rather than as no face at all).
+    """
+
+    def __init__(self, raw: RawDetector, *, sizes: tuple[int, ...], smallest_px: float, max_upsample: int = 1) -> None:
+        self.raw = raw
+        self.sizes = tuple(sorted(sizes))
+        self.smallest_px = smallest_px
+        self.max_upsample = max_upsample
+
+    def levels(self, shape: tuple[int, ...]) -> list[Level]:
+        longest = max(shape[:2])
+        levels: list[Level] = []
+        for size in self.sizes:
+            level = Level(min(1.0, size / longest), 0)
+            if level not in levels:
+                levels.append(level)
+        last = levels[-1]
+        up = 0
+        while up < self.max_upsample and Level(last.scale, up).min_face_px(self.raw.native_min_px) > self.smallest_px:
+            up += 1
+            levels.append(Level(last.scale, up))
+        return levels
+
+    def __call__(self, rgb: np.ndarray) -> list[Detection]:
+        """All faces found at the first conclusive level, largest first, in original pixels."""
+        levels = self.levels(rgb.shape)
+        inconclusive: list[Detection] = []
+        for i, level in enumerate(levels):
+            small = resize(rgb, level.scale)
+            sx = rgb.shape[1] / small.shape[1]
+            sy = rgb.shape[0] / small.shape[0]
+            found = [
+                Detection(d.left * sx, d.top * sy, d.right * sx, d.bottom * sy, d.score)
+                for d in self.raw(small, level.upsample)
+            ]
+            found.sort(key=lambda d: d.area, reverse=True)
+            if not found:
+                continue
+            conclusive = math.sqrt(0.5) * min(found[0].width, found[0].height) >= level.min_face_px(self.raw.native_min_px)
+            if conclusive or i == len(levels) - 1:
+                return found
+            inconclusive = found
+        return inconclusive

@@ -1,0 +1,172 @@
+"""detect -> align -> embed: dlib's own pipeline around DeepFace's Dlib model.
+
+DeepFace.verify crops the detector's box and resizes it to 150x150, which is not what dlib's
+ResNet was trained on; dlib's published 99.38% on LFW comes from 5-point landmarks and
+`get_face_chip` (150x150, padding 0.25). This module does exactly that: detect on a
+downscaled copy (faces.detect.Search), then landmarks and the chip on the full-resolution
+image, then the network loaded through DeepFace's model registry (no TensorFlow).
+
+Built once per process with `FaceEmbedder.load(...)`; every dlib call runs under one lock,
+so it is safe to call from a thread pool.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from recognizer import weights
+from recognizer.errors import ErrorCode, FacefleetError
+from recognizer.faces import metric
+from recognizer.faces.detect import (
+    DETECTORS,
+    Box,
+    CnnDetector,
+    Detection,
+    HaarDetector,
+    HogDetector,
+    RawDetector,
+    Search,
+)
+from recognizer.faces.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+
+DEFAULT_DETECTOR = "hog"
+DEFAULT_MIN_FACE_PX = 48
+#: longest side of the detection images tried, smallest first (see README: chosen by measurement).
+DETECT_SIZES = (320, 640)
+#: minimum detector score: drops dlib HOG's weak false positives (e.g. textures scoring ~0.1).
+MIN_SCORE = {"hog": 0.3, "cnn": 0.3, "haar": 0.0}
+#: a second face counts when it is at least this share of the largest face's area.
+SECOND_FACE_AREA = 0.5
+CHIP_SIZE = 150
+CHIP_PADDING = 0.25
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face's embedding and where it was found."""
+
+    embedding: np.ndarray  # float32, shape (128,)
+    box: Box  # x, y, w, h in original-image pixels
+    model_name: str
+
+
+class FaceEmbedder:
+    """Thread-safe face pipeline; build it once with `load()`."""
+
+    def __init__(self, *, detector_name: str, raw_detector: RawDetector, predictor, net,
+                 min_face_px: int, max_image_bytes: int, max_pixels: int,
+                 detect_sizes: tuple[int, ...] = DETECT_SIZES) -> None:
+        self.detector_name = detector_name
+        self.min_face_px = min_face_px
+        self.max_image_bytes = max_image_bytes
+        self.max_pixels = max_pixels
+        self.model_name = metric.MODEL_NAME
+        self._search = Search(raw_detector, sizes=detect_sizes, smallest_px=min(min_face_px, 40))
+        self._predictor = predictor
+        self._net = net
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, detector: str = DEFAULT_DETECTOR, min_face_px: int = DEFAULT_MIN_FACE_PX,
+             max_image_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
+             detect_sizes: tuple[int, ...] = DETECT_SIZES) -> FaceEmbedder:
+        """Load the weights (never downloads: a missing file raises RuntimeError saying how to fix it)."""
+        if detector not in DETECTORS:
+            raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+        needed = weights.REQUIRED_FILES + ((weights.CNN_DETECTOR,) if detector == "cnn" else ())
+        weights.check_weights(needed)
+
+        import dlib
+        from deepface.modules import modeling  # the registry only: imports no TensorFlow
+
+        client = modeling.build_model(task="facial_recognition", model_name=metric.MODEL_NAME)
+        net = client.model.model  # dlib.face_recognition_model_v1, loaded by DeepFace from DEEPFACE_HOME
+        predictor = dlib.shape_predictor(str(weights.weight_path(weights.LANDMARKS_5)))
+        raw: RawDetector
+        if detector == "hog":
+            raw = HogDetector(MIN_SCORE["hog"])
+        elif detector == "cnn":
+            raw = CnnDetector(str(weights.weight_path(weights.CNN_DETECTOR)), MIN_SCORE["cnn"])
+        else:
+            raw = HaarDetector()
+        return cls(detector_name=detector, raw_detector=raw, predictor=predictor, net=net,
+                   min_face_px=min_face_px, max_image_bytes=max_image_bytes, max_pixels=max_pixels,
+                   detect_sizes=detect_sizes)
+
+    # --- detection -------------------------------------------------------------------------
+    def detections(self, rgb: np.ndarray) -> list[Detection]:
+        """Every face found, largest first, in original-image pixels."""
+        with self._lock:
+            return self._search(rgb)
+
+    def detect(self, rgb: np.ndarray) -> list[Box]:
+        """Face boxes (x, y, w, h), largest first, in original-image pixels."""
+        return [d.box(rgb.shape) for d in self.detections(rgb)]
+
+    # --- embedding -------------------------------------------------------------------------
+    def embed(self, data: bytes) -> Face:
+        """Decode upload bytes and embed the one face in them."""
+        return self.embed_array(decode_image(data, max_bytes=self.max_image_bytes, max_pixels=self.max_pixels))
+
+    def embed_array(self, rgb: np.ndarray) -> Face:
+        """Embed the one face in an RGB uint8 (H, W, 3) array.
+
+        Raises FacefleetError NO_FACE, MULTIPLE_FACES (a second face with at least half the
+        largest's area) or FACE_TOO_SMALL (shorter box side under min_face_px).
+        """
+        rgb = _as_rgb(rgb)
+        found = self.detections(rgb)
+        if not found:
+            raise FacefleetError(ErrorCode.NO_FACE, "No face was found in the image.")
+        largest = found[0]
+        if len(found) > 1 and found[1].area >= SECOND_FACE_AREA * largest.area:
+            raise FacefleetError(
+                ErrorCode.MULTIPLE_FACES,
+                f"{sum(d.area >= SECOND_FACE_AREA * largest.area for d in found)} faces of similar size were found; "
+                "the image must show one person.",
+            )
+        box = largest.box(rgb.shape)
+        if min(box[2], box[3]) < self.min_face_px:
+            raise FacefleetError(
+                ErrorCode.FACE_TOO_SMALL,
+                f"The face is {min(box[2], box[3])} pixels across; at least {self.min_face_px} are needed.",
+            )
+        return Face(embedding=self._embed_detection(rgb, largest), box=box, model_name=self.model_name)
+
+    def embed_box(self, rgb: np.ndarray, box: Box) -> np.ndarray:
+        """Landmarks, chip and embedding for a given face box (evaluation and tools; no checks)."""
+        x, y, w, h = box
+        return self._embed_detection(_as_rgb(rgb), Detection(x, y, x + w, y + h, 0.0))
+
+    def chip(self, rgb: np.ndarray, det: Detection) -> np.ndarray:
+        """The aligned 150x150 RGB chip the network sees (for inspection and tests)."""
+        import dlib
+
+        with self._lock:
+            shape = self._predictor(rgb, _rect(det))
+            return np.asarray(dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING))
+
+    def _embed_detection(self, rgb: np.ndarray, det: Detection) -> np.ndarray:
+        import dlib
+
+        with self._lock:
+            shape = self._predictor(rgb, _rect(det))
+            chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
+            vec = self._net.compute_face_descriptor(chip)
+        return np.asarray(vec, dtype=np.float32).reshape(128)
+
+
+def _rect(det: Detection):
+    import dlib
+
+    return dlib.rectangle(int(round(det.left)), int(round(det.top)), int(round(det.right)) - 1, int(round(det.bottom)) - 1)
+
+
+def _as_rgb(rgb: np.ndarray) -> np.ndarray:
+    arr = np.asarray(rgb)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected an RGB uint8 (H, W, 3) array, got {arr.dtype} {arr.shape}")
+    return np.ascontiguousarray(arr)
