@@ -1,0 +1,26 @@
+# Embedded database for `make run` and the tests: FerretDB v1.24.2 (SQLite backend, compiled in
+# by default) built from the Go module proxy into .tools/bin. A `mongod` on PATH is preferred at
+# run time by tools/devstack.py and tests/support/stack.py; this binary is the fallback.
+FERRETDB_VERSION := v1.24.2
+FERRETDB_MODULE  := github.com/FerretDB/FerretDB
+FERRETDB_BIN     := $(TOOLS)/bin/ferretdb
+FERRETDB_SRC     := $(CACHE)/ferretdb-src/$(FERRETDB_VERSION)
+
+TEST_SETUP += database
+
+.PHONY: database
+database: $(FERRETDB_BIN) ## build FerretDB (SQLite backend) into .tools/bin
+
+# The module cache is read-only by design, so the module is copied into a writable folder; the
+# version file must exist there before `go build`, or FerretDB panics at start.
+$(FERRETDB_BIN): mk/database.mk
+	@echo "==> building FerretDB $(FERRETDB_VERSION) (Go module proxy, cached under .cache/go)"
+	@mkdir -p $(TOOLS)/bin $(dir $(FERRETDB_SRC))
+	dir=$$(go mod download -json $(FERRETDB_MODULE)@$(FERRETDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	test -n "$$dir"; \
+	rm -rf $(FERRETDB_SRC); cp -r "$$dir" $(FERRETDB_SRC); chmod -R u+w $(FERRETDB_SRC); \
+	echo $(FERRETDB_VERSION) > $(FERRETDB_SRC)/build/version/version.txt; \
+	echo release > $(FERRETDB_SRC)/build/version/package.txt; \
+	cd $(FERRETDB_SRC) && nice -n 10 go build -buildvcs=false -trimpath -ldflags '-s -w' -o $@.tmp ./cmd/ferretdb
+	mv $@.tmp $@
+	@$@ --version | head -1

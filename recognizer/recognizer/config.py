@@ -1,0 +1,121 @@
+"""Settings of the recognizer, read once from environment variables.
+
+Every variable has a documented default (recognizer/README.md, "Configuration"); secrets have
+none that is usable in production, and `serve` refuses to start without them so a deployment can
+never silently run with a guessable key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+MIN_SECRET_CHARS = 16
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable and the fix."""
+
+
+def _default_threshold() -> float:
+    # The calibrated value lives with the model code (faces/metric.py), the one decision rule.
+    from recognizer.faces import metric
+
+    return float(metric.DEFAULT_THRESHOLD)
+
+
+def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment (see from_env for the variable names)."""
+
+    mongo_url: str = "mongodb://127.0.0.1:27017/"
+    mongo_db: str = "facefleet"
+    api_key: str = ""
+    token_secret: str = ""
+    token_ttl_s: int = 3600
+    embedding_key: str = ""
+    threshold: float = field(default_factory=_default_threshold)
+    detector: str = ""  # empty: the face pipeline's own default
+    min_face_px: int = 48
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 25_000_000
+    max_images: int = 10
+    lockout_failures: int = 5
+    lockout_window_s: int = 300
+    lockout_s: int = 300
+    audit_retention_s: int = 30 * 24 * 3600
+    db_timeout_ms: int = 2500
+    index_refresh_s: float = 2.0
+    model_threads: int = 2
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = dict(os.environ if env is None else env)
+        db_timeout_ms = _int(e, "FACEFLEET_DB_TIMEOUT_MS", cls.db_timeout_ms, minimum=100)
+        if db_timeout_ms > 3000:
+            raise ConfigError("FACEFLEET_DB_TIMEOUT_MS must be <= 3000 so an outage answers 503 quickly")
+        return cls(
+            mongo_url=e.get("MONGO_URL", "").strip() or cls.mongo_url,
+            mongo_db=e.get("FACEFLEET_MONGO_DB", "").strip() or cls.mongo_db,
+            api_key=e.get("FACEFLEET_API_KEY", ""),
+            token_secret=e.get("FACEFLEET_TOKEN_SECRET", ""),
+            token_ttl_s=_int(e, "FACEFLEET_TOKEN_TTL_S", cls.token_ttl_s, minimum=1),
+            embedding_key=e.get("FACEFLEET_EMBEDDING_KEY", ""),
+            threshold=_float(e, "FACEFLEET_THRESHOLD", _default_threshold()),
+            detector=e.get("FACEFLEET_DETECTOR", "").strip(),
+            min_face_px=_int(e, "FACEFLEET_MIN_FACE_PX", cls.min_face_px, minimum=1),
+            max_image_bytes=_int(e, "FACEFLEET_MAX_IMAGE_BYTES", cls.max_image_bytes, minimum=1024),
+            max_pixels=_int(e, "FACEFLEET_MAX_PIXELS", cls.max_pixels, minimum=10_000),
+            max_images=_int(e, "FACEFLEET_MAX_IMAGES", cls.max_images, minimum=1),
+            lockout_failures=_int(e, "FACEFLEET_LOCKOUT_FAILURES", cls.lockout_failures, minimum=1),
+            lockout_window_s=_int(e, "FACEFLEET_LOCKOUT_WINDOW_S", cls.lockout_window_s, minimum=1),
+            lockout_s=_int(e, "FACEFLEET_LOCKOUT_S", cls.lockout_s, minimum=1),
+            audit_retention_s=_int(e, "FACEFLEET_AUDIT_RETENTION_S", cls.audit_retention_s, minimum=60),
+            db_timeout_ms=db_timeout_ms,
+            index_refresh_s=_float(e, "FACEFLEET_INDEX_REFRESH_S", cls.index_refresh_s),
+            model_threads=_int(e, "FACEFLEET_MODEL_THREADS", cls.model_threads, minimum=1),
+            log_level=(e.get("FACEFLEET_LOG_LEVEL", "").strip() or cls.log_level).upper(),
+        )
+
+    def check_secrets(self) -> None:
+        """Refuse to serve without the three secrets (each at least 16 characters)."""
+        for name, value in (
+            ("FACEFLEET_API_KEY", self.api_key),
+            ("FACEFLEET_TOKEN_SECRET", self.token_secret),
+            ("FACEFLEET_EMBEDDING_KEY", self.embedding_key),
+        ):
+            if len(value) < MIN_SECRET_CHARS:
+                raise ConfigError(
+                    f"{name} must be set to at least {MIN_SECRET_CHARS} characters "
+                    "(`make run` generates one into .secrets/; in a cluster it comes from the "
+                    "Secret facefleet-recognizer)"
+                )
+
+    @property
+    def request_body_limit(self) -> int:
+        """Largest multipart body accepted: max_images images plus room for the form fields."""
+        return self.max_images * self.max_image_bytes + 64 * 1024

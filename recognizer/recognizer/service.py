@@ -1,0 +1,227 @@
+"""Domain orchestration: enrol, add faces, login (1:1 and 1:N), compare, delete, lockout.
+
+No HTTP here: every failure is a FacefleetError with a contract code, which the API layer maps.
+Rejected requests store nothing: images are embedded (and rejected) before any write; login
+attempts that reach a decision are audited, without images or embeddings.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from recognizer import telemetry
+from recognizer.config import Settings
+from recognizer.errors import ErrorCode, FacefleetError
+from recognizer.faces import metric
+from recognizer.index import EmbeddingIndex
+from recognizer.storage import Attempt, Repository, UserRecord
+from recognizer.tokens import Claims, TokenIssuer
+
+log = logging.getLogger(__name__)
+USERNAME_RE = re.compile(r"[a-z0-9_.-]{3,64}")
+USERNAME_PATTERN = r"^[a-z0-9_.-]{3,64}$"
+
+
+def check_username(username: str) -> str:
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
+        raise FacefleetError(ErrorCode.INVALID_USERNAME,
+                             "A username is 3 to 64 characters from a-z, 0-9, '_', '.' and '-'.")
+    return username
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    username: str
+    distance: float
+    threshold: float
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Comparison:
+    distance: float
+    threshold: float
+    match: bool
+
+
+class Recognizer:
+    """The service's use cases, over a repository, an index, a token issuer and a face embedder."""
+
+    def __init__(self, settings: Settings, repo: Repository, index: EmbeddingIndex, tokens: TokenIssuer,
+                 embedder: Callable[[], object | None], *, now: Callable[[], datetime] | None = None) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.index = index
+        self.tokens = tokens
+        self._embedder = embedder  # returns the loaded FaceEmbedder, or None while it loads
+        self._now = now or (lambda: datetime.now(UTC))
+        self._model_slots = threading.BoundedSemaphore(settings.model_threads)
+
+    @property
+    def threshold(self) -> float:
+        return self.settings.threshold
+
+    # -- the face pipeline ------------------------------------------------------------------
+    def embed(self, data: bytes) -> np.ndarray:
+        emb = self._embedder()
+        if emb is None:
+            raise FacefleetError(ErrorCode.UNAVAILABLE, "The face model is still loading; try again shortly.")
+        if len(data) > self.settings.max_image_bytes:
+            raise FacefleetError(ErrorCode.IMAGE_TOO_LARGE,
+                                 f"An image may have at most {self.settings.max_image_bytes} bytes.")
+        start = time.perf_counter()
+        outcome = "ok"
+        try:
+            with self._model_slots:
+                face = emb.embed(data)  # type: ignore[attr-defined]
+            return np.asarray(face.embedding, dtype=np.float32)
+        except FacefleetError as exc:
+            outcome = exc.code.value
+            raise
+        finally:
+            telemetry.MODEL_SECONDS.labels(outcome=outcome).observe(time.perf_counter() - start)
+
+    @property
+    def model_name(self) -> str:
+        return metric.MODEL_NAME
+
+    def _embed_all(self, images: Sequence[bytes]) -> np.ndarray:
+        if not images:
+            raise FacefleetError(ErrorCode.MISSING_FIELD, "At least one image is required.")
+        if len(images) > self.settings.max_images:
+            raise FacefleetError(ErrorCode.IMAGE_TOO_LARGE,
+                                 f"At most {self.settings.max_images} images per request.")
+        return np.vstack([self.embed(data) for data in images])
+
+    # -- users ------------------------------------------------------------------------------
+    def enrol(self, username: str, images: Sequence[bytes], *, consent: bool = True) -> UserRecord:
+        check_username(username)
+        if not consent:
+            raise FacefleetError(ErrorCode.MISSING_FIELD, "Consent is required before storing biometric data.")
+        if self.repo.get_user(username) is not None:  # cheap check before the costly embedding
+            raise FacefleetError(ErrorCode.USER_EXISTS, f"User {username!r} already exists.")
+        embeddings = self._embed_all(images)
+        user = self.repo.create_user(username, embeddings, model=self.model_name, consent=True)
+        self._changed(username, embeddings)
+        log.info("user enrolled", extra={"fields": {"username": username, "faces": user.faces}})
+        return user
+
+    def add_faces(self, username: str, images: Sequence[bytes]) -> UserRecord:
+        check_username(username)
+        if self.repo.get_user(username) is None:
+            raise FacefleetError(ErrorCode.NOT_FOUND, f"No user named {username!r}.")
+        embeddings = self._embed_all(images)
+        user = self.repo.add_faces(username, embeddings, model=self.model_name)
+        fresh = self.repo.get_user(username, with_embeddings=True)
+        self._changed(username, None if fresh is None else fresh.embeddings)
+        log.info("faces added", extra={"fields": {"username": username, "faces": user.faces}})
+        return user
+
+    def list_users(self) -> list[UserRecord]:
+        return self.repo.list_users()
+
+    def get_user(self, username: str) -> UserRecord:
+        check_username(username)
+        user = self.repo.get_user(username)
+        if user is None:
+            raise FacefleetError(ErrorCode.NOT_FOUND, f"No user named {username!r}.")
+        return user
+
+    def delete_user(self, username: str) -> None:
+        check_username(username)
+        if not self.repo.delete_user(username):
+            raise FacefleetError(ErrorCode.NOT_FOUND, f"No user named {username!r}.")
+        self._changed(username, None)
+        log.info("user deleted", extra={"fields": {"username": username}})
+
+    def _changed(self, username: str, embeddings: np.ndarray | None) -> None:
+        version = self.repo.bump_version()
+        self.index.apply(username, embeddings, self.model_name, version)
+        telemetry.INDEX_EMBEDDINGS.set(len(self.index.snapshot.matrix))
+
+    # -- login ------------------------------------------------------------------------------
+    def _check_lock(self, username: str, mode: str) -> None:
+        until = self.repo.locked_until(username)
+        if until is not None:
+            retry = max(1, math.ceil((until - self._now()).total_seconds()))
+            self._audit(username, mode, "locked_out", None)
+            raise FacefleetError(ErrorCode.LOCKED_OUT,
+                                 f"Too many failed logins; try again in {retry} seconds.", retry_after_s=retry)
+
+    def _audit(self, username: str | None, mode: str, result: str, distance: float | None) -> None:
+        telemetry.LOGINS.labels(mode=mode, result=result).inc()
+        self.repo.record_attempt(username=username, mode=mode, result=result, distance=distance)
+        log.info("login attempt", extra={"fields": {"username": username, "mode": mode, "result": result,
+                                                    "distance": None if distance is None else round(distance, 4)}})
+
+    def _best_distance(self, user: UserRecord | None, probe: np.ndarray) -> float | None:
+        if user is None or user.embeddings is None or not len(user.embeddings) or user.model != self.model_name:
+            return None
+        return float(np.min(metric.distances(user.embeddings, probe)))
+
+    def login(self, image: bytes, username: str | None = None) -> LoginResult:
+        """1:1 verify when a username is given (min distance over that user's faces), else 1:N identify."""
+        mode = "verify" if username else "identify"
+        if username:
+            check_username(username)
+            self._check_lock(username, mode)
+        probe = self.embed(image)
+        if username:
+            user = self.repo.get_user(username, with_embeddings=True)
+            distance = self._best_distance(user, probe)
+        else:
+            if not self.index.loaded:
+                raise FacefleetError(ErrorCode.UNAVAILABLE, "The face index is still loading; try again shortly.")
+            hit = self.index.search(probe)
+            user, distance = None, None if hit is None else hit.distance
+            if hit is not None and metric.is_match(hit.distance, self.threshold):
+                # Re-read: another replica may have deleted the user or changed its faces.
+                user = self.repo.get_user(hit.username, with_embeddings=True)
+                distance = self._best_distance(user, probe)
+                if user is not None:
+                    self._check_lock(user.username, mode)
+        if user is None or distance is None or not metric.is_match(distance, self.threshold):
+            return self._fail(username, mode, distance)
+        self.repo.clear_failures(user.username)
+        token, expires_at = self.tokens.issue(user.username, user.id)
+        self._audit(user.username, mode, "success", distance)
+        return LoginResult(username=user.username, distance=distance, threshold=self.threshold,
+                           token=token, expires_at=expires_at)
+
+    def _fail(self, username: str | None, mode: str, distance: float | None) -> LoginResult:
+        if username:
+            self.repo.register_failure(username, max_failures=self.settings.lockout_failures,
+                                       window_s=self.settings.lockout_window_s, lock_s=self.settings.lockout_s)
+        self._audit(username, mode, "no_match", distance)
+        raise FacefleetError(ErrorCode.NO_MATCH, "The face does not match an enrolled user.")
+
+    def compare(self, image_a: bytes, image_b: bytes) -> Comparison:
+        a, b = self.embed(image_a), self.embed(image_b)
+        d = metric.distance(a, b)
+        return Comparison(distance=d, threshold=self.threshold, match=metric.is_match(d, self.threshold))
+
+    # -- the token holder -------------------------------------------------------------------
+    def me(self, token: str | None) -> tuple[Claims, UserRecord]:
+        claims = self.tokens.verify(token)
+        user = self.repo.get_user(claims.username)
+        if user is None or user.id != claims.uid:
+            raise FacefleetError(ErrorCode.UNAUTHORIZED, "The token's user no longer exists.")
+        return claims, user
+
+    def my_attempts(self, token: str | None, limit: int = 50) -> list[Attempt]:
+        claims, _ = self.me(token)
+        return self.repo.attempts(claims.username, limit=limit)
+
+    def delete_me(self, token: str | None) -> None:
+        claims, _ = self.me(token)
+        self.delete_user(claims.username)

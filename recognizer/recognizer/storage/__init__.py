@@ -1,0 +1,6 @@
+"""Persistence: the MongoDB-wire-protocol repository and the at-rest encryption of embeddings."""
+
+from recognizer.storage.crypto import EmbeddingCipher
+from recognizer.storage.mongo import Attempt, Repository, UserRecord
+
+__all__ = ["Attempt", "EmbeddingCipher", "Repository", "UserRecord"]

@@ -1,0 +1,259 @@
+"""Repository over the MongoDB wire protocol (MongoDB 7 in the cloud, FerretDB/SQLite on the edge).
+
+Collections:
+- `users`: one document per user (unique `username`), the user's embeddings as ONE encrypted blob,
+  so an enrolment or an added face is a single-document write: all or nothing.
+- `meta`: a change counter (`_id: "users"`) bumped after every user change, so every replica's
+  in-memory index notices changes made elsewhere with one cheap read.
+- `audit`: login attempts (no biometric data); expire after the retention (TTL index where the
+  server supports it, plus a periodic purge because FerretDB 1.x has no TTL indexes).
+- `lockouts`: recent failures and lock expiry per username.
+
+Every driver failure becomes FacefleetError(UNAVAILABLE) so the HTTP layer answers 503, never 500.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ParamSpec, TypeVar
+
+import numpy as np
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.write_concern import WriteConcern
+
+from recognizer.errors import ErrorCode, FacefleetError
+from recognizer.storage.crypto import DecryptionError, EmbeddingCipher
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+MAX_UPDATE_RETRIES = 8
+
+
+def unavailable_on_db_error(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn driver errors (timeouts, refused connections, server errors) into 503 `unavailable`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except FacefleetError:
+            raise
+        except PyMongoError as exc:
+            log.warning("database error", extra={"fields": {"op": fn.__name__, "error": type(exc).__name__}})
+            raise FacefleetError(ErrorCode.UNAVAILABLE, "The database is unreachable; try again shortly.") from exc
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: str
+    username: str
+    model: str
+    consent: bool
+    faces: int
+    created_at: datetime
+    updated_at: datetime
+    embeddings: np.ndarray | None = None  # (faces, 128) float32, only when asked for
+
+
+@dataclass(frozen=True)
+class Attempt:
+    at: datetime
+    result: str
+    distance: float | None
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+class Repository:
+    def __init__(self, url: str, db_name: str, cipher: EmbeddingCipher, *, timeout_ms: int = 2500,
+                 audit_retention_s: int = 30 * 24 * 3600, clock: Callable[[], datetime] | None = None) -> None:
+        self._client: MongoClient[dict[str, Any]] = MongoClient(
+            url,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=timeout_ms,
+            tz_aware=True,
+            appname="facefleet-recognizer",
+        )
+        # Majority + journal: an acknowledged enrolment survives a crash or a primary failover.
+        db = self._client.get_database(db_name, write_concern=WriteConcern(w="majority", j=True))
+        self.users = db["users"]
+        self.meta = db["meta"]
+        self.audit = db["audit"]
+        self.lockouts = db["lockouts"]
+        self._cipher = cipher
+        self._retention = timedelta(seconds=audit_retention_s)
+        self._now = clock or (lambda: datetime.now(UTC))
+        self.ttl_supported = True
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- set-up and health ------------------------------------------------------------------
+    @unavailable_on_db_error
+    def ping(self) -> None:
+        self._client.admin.command("ping")
+
+    @unavailable_on_db_error
+    def ensure_indexes(self) -> None:
+        self.users.create_index([("username", ASCENDING)], unique=True, name="username_unique")
+        self.audit.create_index([("username", ASCENDING), ("at", DESCENDING)], name="username_at")
+        try:
+            self.audit.create_index([("at", ASCENDING)], name="at_ttl",
+                                    expireAfterSeconds=int(self._retention.total_seconds()))
+            self.lockouts.create_index([("expires_at", ASCENDING)], name="expires_ttl", expireAfterSeconds=0)
+        except OperationFailure as exc:  # FerretDB 1.x: "Index option expireAfterSeconds is not implemented"
+            self.ttl_supported = False
+            log.info("TTL indexes unsupported, purging periodically", extra={"fields": {"reason": exc.code}})
+            self.audit.create_index([("at", ASCENDING)], name="at")
+
+    @unavailable_on_db_error
+    def purge_expired(self) -> int:
+        """Delete audit entries past retention and expired lockouts (the TTL index's job on MongoDB)."""
+        now = self._now()
+        n = self.audit.delete_many({"at": {"$lt": now - self._retention}}).deleted_count
+        self.lockouts.delete_many({"expires_at": {"$lt": now}})
+        return n
+
+    # -- change counter ---------------------------------------------------------------------
+    @unavailable_on_db_error
+    def version(self) -> int:
+        doc = self.meta.find_one({"_id": "users"})
+        return int(doc["version"]) if doc else 0
+
+    @unavailable_on_db_error
+    def bump_version(self) -> int:
+        doc = self.meta.find_one_and_update({"_id": "users"}, {"$inc": {"version": 1}},
+                                            upsert=True, return_document=ReturnDocument.AFTER)
+        return int(doc["version"])
+
+    # -- users ------------------------------------------------------------------------------
+    def _record(self, doc: dict[str, Any], *, with_embeddings: bool) -> UserRecord:
+        emb = None
+        if with_embeddings:
+            emb = self._cipher.decrypt(bytes(doc["embeddings"]), username=doc["username"], model=doc["model"])
+        return UserRecord(id=str(doc["_id"]), username=doc["username"], model=doc["model"],
+                          consent=bool(doc.get("consent")), faces=int(doc["faces"]),
+                          created_at=_utc(doc["created_at"]), updated_at=_utc(doc["updated_at"]),
+                          embeddings=emb)
+
+    @unavailable_on_db_error
+    def create_user(self, username: str, embeddings: np.ndarray, *, model: str, consent: bool) -> UserRecord:
+        now = self._now()
+        doc = {
+            "_id": ObjectId(), "username": username, "model": model, "consent": consent,
+            "consent_at": now, "faces": int(len(embeddings)), "rev": 1,
+            "embeddings": self._cipher.encrypt(embeddings, username=username, model=model),
+            "created_at": now, "updated_at": now,
+        }
+        try:
+            self.users.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise FacefleetError(ErrorCode.USER_EXISTS, f"User {username!r} already exists.") from exc
+        return self._record(doc, with_embeddings=False)
+
+    @unavailable_on_db_error
+    def add_faces(self, username: str, embeddings: np.ndarray, *, model: str) -> UserRecord:
+        """Append faces with optimistic concurrency (`rev`), so concurrent additions never lose one."""
+        for _ in range(MAX_UPDATE_RETRIES):
+            doc = self.users.find_one({"username": username})
+            if doc is None:
+                raise FacefleetError(ErrorCode.NOT_FOUND, f"No user named {username!r}.")
+            old = self._record(doc, with_embeddings=True)
+            if old.model != model:
+                # Embeddings of another model live in another space: the new faces replace them.
+                log.warning("model changed, replacing embeddings",
+                            extra={"fields": {"username": username, "old": old.model, "new": model}})
+                merged = embeddings
+            else:
+                merged = np.vstack([old.embeddings, embeddings])
+            now = self._now()
+            update = {"$set": {"embeddings": self._cipher.encrypt(merged, username=username, model=model),
+                               "faces": int(len(merged)), "model": model, "updated_at": now},
+                      "$inc": {"rev": 1}}
+            res = self.users.update_one({"_id": doc["_id"], "rev": doc.get("rev", 1)}, update)
+            if res.modified_count == 1:
+                return UserRecord(id=old.id, username=username, model=model, consent=old.consent,
+                                  faces=int(len(merged)), created_at=old.created_at, updated_at=now)
+        raise FacefleetError(ErrorCode.UNAVAILABLE, "Too many concurrent changes to this user; try again.")
+
+    @unavailable_on_db_error
+    def get_user(self, username: str, *, with_embeddings: bool = False) -> UserRecord | None:
+        projection = None if with_embeddings else {"embeddings": 0}
+        doc = self.users.find_one({"username": username}, projection)
+        return None if doc is None else self._record(doc, with_embeddings=with_embeddings)
+
+    @unavailable_on_db_error
+    def list_users(self) -> list[UserRecord]:
+        docs = self.users.find({}, {"embeddings": 0}).sort("username", ASCENDING)
+        return [self._record(d, with_embeddings=False) for d in docs]
+
+    @unavailable_on_db_error
+    def delete_user(self, username: str) -> bool:
+        """Delete the user with every embedding (they live in the one document) and its lockout."""
+        deleted = self.users.delete_one({"username": username}).deleted_count == 1
+        if deleted:
+            self.lockouts.delete_one({"_id": username})
+        return deleted
+
+    @unavailable_on_db_error
+    def all_embeddings(self) -> Iterator[tuple[str, str, np.ndarray]]:
+        """(username, model, embeddings) for every user: the index's full load."""
+        for doc in self.users.find({}, {"username": 1, "model": 1, "embeddings": 1}):
+            try:
+                yield doc["username"], doc["model"], self._cipher.decrypt(
+                    bytes(doc["embeddings"]), username=doc["username"], model=doc["model"])
+            except DecryptionError:
+                log.error("cannot decrypt embeddings (wrong FACEFLEET_EMBEDDING_KEY?)",
+                          extra={"fields": {"username": doc["username"]}})
+
+    # -- audit ------------------------------------------------------------------------------
+    @unavailable_on_db_error
+    def record_attempt(self, *, username: str | None, mode: str, result: str, distance: float | None) -> None:
+        self.audit.insert_one({"at": self._now(), "username": username, "mode": mode, "result": result,
+                               "distance": None if distance is None else float(distance)})
+
+    @unavailable_on_db_error
+    def attempts(self, username: str, limit: int = 50) -> list[Attempt]:
+        cutoff = self._now() - self._retention
+        docs = self.audit.find({"username": username, "at": {"$gte": cutoff}}).sort("at", DESCENDING).limit(limit)
+        return [Attempt(at=_utc(d["at"]), result=d["result"], distance=d.get("distance")) for d in docs]
+
+    # -- lockout ----------------------------------------------------------------------------
+    @unavailable_on_db_error
+    def locked_until(self, username: str) -> datetime | None:
+        doc = self.lockouts.find_one({"_id": username})
+        until = doc.get("locked_until") if doc else None
+        return _utc(until) if until and _utc(until) > self._now() else None
+
+    @unavailable_on_db_error
+    def register_failure(self, username: str, *, max_failures: int, window_s: int, lock_s: int) -> datetime | None:
+        """Count a failed login; returns the lock expiry when this failure locks the username."""
+        now = self._now()
+        doc = self.lockouts.find_one({"_id": username}) or {}
+        recent = [_utc(t) for t in doc.get("failures", []) if _utc(t) > now - timedelta(seconds=window_s)]
+        recent.append(now)
+        locked_until = None
+        if len(recent) >= max_failures:
+            locked_until, recent = now + timedelta(seconds=lock_s), []
+        expires = max(now + timedelta(seconds=window_s), locked_until or now)
+        self.lockouts.replace_one({"_id": username},
+                                  {"failures": recent, "locked_until": locked_until, "expires_at": expires},
+                                  upsert=True)
+        return locked_until
+
+    @unavailable_on_db_error
+    def clear_failures(self, username: str) -> None:
+        self.lockouts.delete_one({"_id": username})
