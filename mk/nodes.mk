@@ -1,0 +1,28 @@
+# Node checks (tests/nodes/, pytest-testinfra): is a machine fit for a group (preflight), does a
+# joined node run what it should (postflight). See tests/nodes/README.md.
+#   make check-nodes GROUP=edge HOSTS=ssh://pi@10.0.3.21,ssh://pi@10.0.3.22 [ROLE=agent]
+#   make check-nodes INVENTORY=tests/nodes/inventory.example.yaml [GROUP=cloud] PHASE=postflight
+# Optional: RANCHER_URL=https://rancher.example.com THRESHOLDS=my-thresholds.yaml
+#           SSH_CONFIG=~/.ssh/config SSH_IDENTITY_FILE=~/.ssh/id_ed25519
+# Writes test-artifacts/nodes-<group|all>-<phase>.xml (JUnit) and .json; exits non-zero on a failure.
+
+# The proof tests start a throwaway sshd on 127.0.0.1 and reach it with ssh.
+APT_PACKAGES += openssh-server openssh-client curl
+
+PHASE ?= preflight
+ROLE  ?= server
+NODES_TAG  = $(or $(GROUP),all)-$(PHASE)
+NODES_ARGS = $(if $(INVENTORY),--nodes-inventory "$(INVENTORY)") \
+  $(if $(HOSTS),--nodes-hosts "$(HOSTS)") $(if $(GROUP),--nodes-group "$(GROUP)") \
+  --nodes-role "$(ROLE)" $(if $(THRESHOLDS),--nodes-thresholds "$(THRESHOLDS)") \
+  $(if $(RANCHER_URL),--nodes-rancher-url "$(RANCHER_URL)") \
+  $(if $(SSH_CONFIG),--nodes-ssh-config "$(SSH_CONFIG)") \
+  $(if $(SSH_IDENTITY_FILE),--nodes-ssh-identity-file "$(SSH_IDENTITY_FILE)")
+
+.PHONY: check-nodes
+check-nodes: venv ## check hosts: GROUP=edge HOSTS=ssh://user@host (or INVENTORY=file) [PHASE=postflight]
+	@case "$(PHASE)" in preflight|postflight) ;; *) echo "PHASE must be preflight or postflight" >&2; exit 2;; esac
+	PYTHONPATH="$(ROOT)/tests/nodes" $(PY) -m pytest -p nodecheck.plugin -p no:cacheprovider \
+	  -q --no-header --tb=no -rN -o junit_suite_name=nodes-$(NODES_TAG) \
+	  --junitxml=test-artifacts/nodes-$(NODES_TAG).xml --nodes-report test-artifacts/nodes-$(NODES_TAG).json \
+	  $(NODES_ARGS) tests/nodes/check_$(PHASE).py

@@ -1,0 +1,59 @@
+"""tests/nodes: the node checks (check_*.py, run by `make check-nodes` with -p nodecheck.plugin)
+and their proof (test_nodes_*.py, run by `make test`).
+
+pytest's default python_files pattern (test_*.py) never matches check_*.py, so `make test` never
+collects the node checks; this conftest only makes the `nodecheck` package importable for the
+proof tests (pytest's rootdir-relative "prepend" import puts this folder on sys.path too).
+"""
+import sys
+from pathlib import Path
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    """Belt and braces: skip check_*.py unless the check-nodes plugin is loaded."""
+    if collection_path.name.startswith("check_") and collection_path.suffix == ".py":
+        if not config.pluginmanager.has_plugin("nodecheck.plugin"):
+            return True
+    return None
+
+
+# ---------------------------------------------------------------- helpers for the proof tests
+import json  # noqa: E402
+from typing import Any, Callable, Mapping  # noqa: E402
+
+import pytest  # noqa: E402
+
+FIXTURES = Path(HERE) / "fixtures"
+
+
+@pytest.fixture
+def fixture_text() -> Callable[[str], str]:
+    """Text of a recorded command output under tests/nodes/fixtures/."""
+    return lambda name: (FIXTURES / name).read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def fixture_json() -> Callable[[str], Any]:
+    return lambda name: json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def make_ctx() -> Callable[..., Any]:
+    """A rule Context for a group, from the committed apps/groups.yaml and thresholds.yaml
+    (``overrides`` deep-merged over the thresholds, as an operator's THRESHOLDS file would be)."""
+    from nodecheck.config import load_groups, load_kube_version, load_thresholds
+    from nodecheck.model import Context
+
+    def make(group: str = "edge", role: str = "server",
+             overrides: Mapping[str, Any] | None = None, **kw: Any) -> Context:
+        groups = load_groups()
+        return Context(group=group, role=role, settings=load_thresholds(overrides=overrides),
+                       group_spec=groups[group], all_groups=groups,
+                       kube_version=load_kube_version(), **kw)
+
+    return make
