@@ -1,0 +1,72 @@
+"""The repository's bundles and cluster groups: one place that the renderer and the tests share."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / ".cache" / "gitops"
+TOOLS_BIN = ROOT / ".tools" / "bin"
+
+# Short bundle name -> folder holding its fleet.yaml (the root folder is the base bundle).
+BUNDLES: dict[str, str] = {
+    "base": ".",
+    "database": "apps/database",
+    "recognizer": "apps/recognizer",
+    "ui": "apps/ui",
+    "turn": "apps/turn",
+}
+# A cluster in neither group: it must get nothing.
+NONE_GROUP = "none"
+NONE_CLUSTER_LABEL_VALUE = "lab"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A cluster that `fleet test` matches the bundles against."""
+
+    name: str  # edge, cloud or none: the rendered/ subfolder
+    cluster_group: str
+    cluster_labels: dict[str, str]
+
+
+def groups_file(root: Path = ROOT) -> dict:
+    """apps/groups.yaml: the single source of truth for the group, label and taint names."""
+    return yaml.safe_load((root / "apps" / "groups.yaml").read_text())
+
+
+def targets(root: Path = ROOT) -> list[Target]:
+    """One target per cluster group in apps/groups.yaml, plus a cluster in no group."""
+    groups = groups_file(root)["groups"]
+    result = []
+    for name, spec in groups.items():
+        label = spec["clusterLabel"]
+        result.append(Target(name, name, {label["key"]: label["value"]}))
+    key = next(iter(groups.values()))["clusterLabel"]["key"]
+    result.append(Target(NONE_GROUP, NONE_CLUSTER_LABEL_VALUE, {key: NONE_CLUSTER_LABEL_VALUE}))
+    return result
+
+
+def tool(name: str) -> str:
+    """Path of a tool built by mk/gitops.mk (falls back to PATH)."""
+    candidate = TOOLS_BIN / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name} not found: run `make gitops-tools`")
+    return found
+
+
+def env() -> dict[str, str]:
+    """Environment for the engines: no kubeconfig of the user's, no network."""
+    result = dict(os.environ)
+    result.pop("KUBECONFIG", None)
+    result["HELM_CACHE_HOME"] = str(CACHE / "helm" / "cache")
+    result["HELM_CONFIG_HOME"] = str(CACHE / "helm" / "config")
+    result["HELM_DATA_HOME"] = str(CACHE / "helm" / "data")
+    return result
