@@ -103,6 +103,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=5)
+    error = app.state.runtime.model_error
+    if error:
+        print(f"recognizer serve: the face model failed to load: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -6,6 +6,8 @@ carries the user's record id (`uid`), so it dies with the user even if the name 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +32,9 @@ class TokenIssuer:
     def __init__(self, secret: str, ttl_s: int, *, clock: Callable[[], float] = time.time) -> None:
         if len(secret) < 16:
             raise ValueError("FACEFLEET_TOKEN_SECRET must have at least 16 characters")
-        self._secret = secret
+        # A fixed-length HMAC key derived from the secret: full strength for HS256 (32 bytes)
+        # whatever the secret's length, and never the raw secret on the wire's MAC.
+        self._secret = hmac.new(b"facefleet/tokens/v1", secret.encode(), hashlib.sha256).digest()
         self._ttl = ttl_s
         self._clock = clock
 

@@ -8,6 +8,8 @@ database answers. A database that is down at start is retried until it comes bac
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -63,9 +65,10 @@ class Runtime:
         start = time.perf_counter()
         try:
             self.embedder = self._loader(self.settings)
-        except Exception as exc:  # surfaced by /readyz and the log; weights were checked before start
+        except Exception as exc:  # a process that can never be ready stops (exit code 1, see cli.serve)
             self.model_error = str(exc)
-            log.exception("model failed to load")
+            log.exception("model failed to load; stopping")
+            os.kill(os.getpid(), signal.SIGTERM)
             return
         log.info("model loaded", extra={"fields": {"seconds": round(time.perf_counter() - start, 2),
                                                     "detector": self.detector}})

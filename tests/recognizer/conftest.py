@@ -1,0 +1,17 @@
+"""Fixtures of the recognizer's HTTP tests (helpers live in tests/support/recognizer_api.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from support.stack import RecognizerServer
+
+
+@pytest.fixture()
+def api(recognizer_server: RecognizerServer) -> Iterator[httpx.Client]:
+    """An httpx client on the session's shared recognizer (no API key header by default)."""
+    with recognizer_server.client() as c:
+        yield c

@@ -1,0 +1,63 @@
+"""`python -m recognizer embed|compare --pairs` as real subprocesses (the CLI contract)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support.recognizer_api import img
+from support.stack import ROOT
+
+
+def run_cli(*args: str, cwd: Path) -> list[dict]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEFLEET_")}
+    env.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
+    out = subprocess.run([sys.executable, "-m", "recognizer", *args], cwd=cwd, env=env, capture_output=True,
+                         text=True, timeout=300, check=True)
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("cli")
+    for name in ("astronaut", "astronaut2", "hopper", "no_face", "random_bytes"):
+        (d / f"{name}.img").write_bytes(img(name))
+    return d
+
+
+def test_embed_prints_one_line_per_image(images):
+    rows = run_cli("embed", "astronaut.img", "no_face.img", "missing.img", "random_bytes.img", cwd=images)
+    assert [r["path"] for r in rows] == ["astronaut.img", "no_face.img", "missing.img", "random_bytes.img"]
+    assert set(rows[0]) == {"path", "embedding"} and len(rows[0]["embedding"]) == 128
+    assert all(isinstance(x, float) for x in rows[0]["embedding"])
+    assert [r.get("error") for r in rows[1:]] == ["no_face", "not_found", "not_an_image"]
+    assert all(set(r) == {"path", "error"} for r in rows[1:])
+
+
+def test_compare_pairs_uses_the_login_rule(images, recognizer_server):
+    pairs = images / "pairs.tsv"
+    abs_hopper = str(images / "hopper.img")
+    pairs.write_text("astronaut.img\tastronaut2.img\tsame person\n"
+                     f"astronaut.img\t{abs_hopper}\n"
+                     "\n"
+                     "no_face.img\tastronaut.img\t0\n")
+    rows = run_cli("compare", "--pairs", str(pairs), cwd=images)
+    assert [(r["a"], r["b"]) for r in rows] == [("astronaut.img", "astronaut2.img"), ("astronaut.img", abs_hopper),
+                                              ("no_face.img", "astronaut.img")]
+    same, diff, bad = rows
+    assert set(same) == {"a", "b", "distance", "threshold", "match", "error"}
+    assert same["error"] is None and same["match"] is True and same["distance"] <= same["threshold"]
+    assert diff["error"] is None and diff["match"] is False and diff["distance"] > diff["threshold"]
+    assert bad["error"] == "no_face" and bad["distance"] is None
+
+    # The same decision as the HTTP service's compare (same model, same threshold).
+    with recognizer_server.client() as c:
+        http = c.post("/v1/compare", files={"image_a": ("a", img("astronaut")), "image_b": ("b", img("astronaut2"))})
+    assert http.json()["match"] is same["match"]
+    assert abs(http.json()["distance"] - same["distance"]) < 1e-5
+    assert http.json()["threshold"] == same["threshold"]

@@ -1,0 +1,54 @@
+"""Embeddings at rest: AES-GCM bound to the user and the model; wrong keys and moved blobs fail."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recognizer.storage.crypto import DecryptionError, EmbeddingCipher
+
+KEY = "embedding-key-0123456789"
+
+
+def test_round_trip_and_no_plaintext():
+    m = np.random.default_rng(0).normal(size=(3, 128)).astype(np.float32)
+    c = EmbeddingCipher(KEY)
+    blob = c.encrypt(m, username="alice", model="Dlib")
+    assert m.tobytes() not in blob and m[0].tobytes()[:16] not in blob
+    assert np.array_equal(c.decrypt(blob, username="alice", model="Dlib"), m)
+    assert c.encrypt(m, username="alice", model="Dlib") != blob  # fresh nonce each time
+
+
+@pytest.mark.parametrize("change", ["key", "user", "model", "bit"])
+def test_tampering_is_detected(change):
+    m = np.ones((1, 128), np.float32)
+    blob = EmbeddingCipher(KEY).encrypt(m, username="alice", model="Dlib")
+    cipher, user, model = EmbeddingCipher(KEY), "alice", "Dlib"
+    if change == "key":
+        cipher = EmbeddingCipher("another-key-0123456789")
+    elif change == "user":
+        user = "mallory"
+    elif change == "model":
+        model = "Facenet"
+    else:
+        blob = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(DecryptionError):
+        cipher.decrypt(blob, username=user, model=model)
+
+
+def test_stored_documents_hold_no_plain_embedding(database_server, recognizer_server):
+    from support.recognizer_api import enrol, new_username
+
+    name = new_username("atrest")
+    with recognizer_server.client() as c:
+        enrol(c, recognizer_server, name, "hopper")
+    with database_server.client() as client:
+        doc = client[recognizer_server.db_name]["users"].find_one({"username": name})
+    assert set(doc) >= {"username", "model", "consent", "faces", "embeddings", "created_at", "updated_at"}
+    assert doc["consent"] is True and doc["model"] == "Dlib" and doc["faces"] == 1
+    blob = bytes(doc["embeddings"])
+    assert len(blob) == 1 + 12 + 128 * 4 + 16  # version, nonce, ciphertext, tag: nothing else
+    with pytest.raises(DecryptionError):
+        EmbeddingCipher(KEY).decrypt(blob, username=name, model="Dlib")
+    with recognizer_server.client() as c:
+        c.delete(f"/v1/users/{name}", headers=recognizer_server.headers)
