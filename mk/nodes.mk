@@ -4,13 +4,15 @@
 #   make check-nodes INVENTORY=tests/nodes/inventory.example.yaml [GROUP=cloud] PHASE=postflight
 # Optional: RANCHER_URL=https://rancher.example.com THRESHOLDS=my-thresholds.yaml
 #           SSH_CONFIG=~/.ssh/config SSH_IDENTITY_FILE=~/.ssh/id_ed25519
-# Writes test-artifacts/nodes-<group|all>-<phase>.xml (JUnit) and .json; exits non-zero on a failure.
+# Writes $(NODES_OUT)/nodes-<group|all>-<phase>.xml (JUnit) and .json (NODES_OUT=test-artifacts);
+# exits non-zero when a check fails or a host is unreachable.
 
 # The proof tests start a throwaway sshd on 127.0.0.1 and reach it with ssh.
 APT_PACKAGES += openssh-server openssh-client curl
 
 PHASE ?= preflight
 ROLE  ?= server
+NODES_OUT ?= test-artifacts
 NODES_TAG  = $(or $(GROUP),all)-$(PHASE)
 NODES_ARGS = $(if $(INVENTORY),--nodes-inventory "$(INVENTORY)") \
   $(if $(HOSTS),--nodes-hosts "$(HOSTS)") $(if $(GROUP),--nodes-group "$(GROUP)") \
@@ -24,5 +26,5 @@ check-nodes: venv ## check hosts: GROUP=edge HOSTS=ssh://user@host (or INVENTORY
 	@case "$(PHASE)" in preflight|postflight) ;; *) echo "PHASE must be preflight or postflight" >&2; exit 2;; esac
 	PYTHONPATH="$(ROOT)/tests/nodes" $(PY) -m pytest -p nodecheck.plugin -p no:cacheprovider \
 	  -q --no-header --tb=no -rN -o junit_suite_name=nodes-$(NODES_TAG) \
-	  --junitxml=test-artifacts/nodes-$(NODES_TAG).xml --nodes-report test-artifacts/nodes-$(NODES_TAG).json \
+	  --junitxml=$(NODES_OUT)/nodes-$(NODES_TAG).xml --nodes-report $(NODES_OUT)/nodes-$(NODES_TAG).json \
 	  $(NODES_ARGS) tests/nodes/check_$(PHASE).py

@@ -57,3 +57,16 @@ def make_ctx() -> Callable[..., Any]:
                        kube_version=load_kube_version(), **kw)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """A real sshd on a free 127.0.0.1 port, reached with a throwaway key (see throwaway_sshd)."""
+    import throwaway_sshd
+
+    try:
+        server = throwaway_sshd.start(tmp_path_factory.mktemp("sshd"))
+    except FileNotFoundError as exc:   # the proof must not vanish silently: fail, say why
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()

@@ -104,6 +104,16 @@ def assert_finding(finding: Finding) -> None:
         pytest.skip(finding.message)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """A failed check's report (and its JUnit message) is its one sentence, nothing else."""
+    outcome = yield
+    report = outcome.get_result()
+    finding = getattr(item, "funcargs", {}).get("node_check")
+    if report.when == "call" and report.failed and isinstance(finding, Finding):
+        report.longrepr = finding.message
+
+
 MARK = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP"}
 
 

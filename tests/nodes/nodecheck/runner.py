@@ -1,8 +1,12 @@
 """The thin testinfra layer: reach a host, run the rules' commands there, never crash on it."""
 from __future__ import annotations
 
+import base64
 import json
-from dataclasses import dataclass, field
+import re
+import secrets
+import shlex
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping
 
 import testinfra
@@ -10,7 +14,7 @@ import testinfra
 from .config import load_groups, load_kube_version
 from .inventory import Inventory, NodeSpec
 from .model import Context, Finding, Output, failed, passed, skipped
-from .postflight import postflight_rules
+from .postflight import node_name, postflight_rules
 from .preflight import preflight_rules
 from .rules import Rule, Runners
 
@@ -31,12 +35,65 @@ def _reason(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
 
 
+def batch_script(commands: list[str], token: str) -> str:
+    """One shell script running every command in its own ``sh -c``, printing per command a
+    marker line with its exit status and base64 stdout/stderr: one round trip instead of dozens."""
+    parts = ['t=$(mktemp -d) || exit 1']
+    for i, command in enumerate(commands):
+        parts.append(
+            f"sh -c {shlex.quote(command)} >\"$t/o\" 2>\"$t/e\" </dev/null; r=$?; "
+            f"printf '\\n{token} {i} %s ' \"$r\"; base64 <\"$t/o\" | tr -d '\\n'; printf ' '; "
+            f"base64 <\"$t/e\" | tr -d '\\n'; printf ' {token}-end\\n'")
+    parts.append('rm -rf "$t"')
+    return "\n".join(parts)
+
+
+def parse_batch(stdout: str, count: int, token: str) -> list[Output] | None:
+    """The outputs of ``batch_script``; None when any is missing (then commands run one by one)."""
+    found: dict[int, Output] = {}
+    pattern = re.compile(rf"^{token} (\d+) (\d+) (\S*) (\S*) {token}-end$", re.M)
+    for m in pattern.finditer(stdout):
+        out, err = (base64.b64decode(x).decode("utf-8", "replace") for x in m.group(3, 4))
+        found[int(m.group(1))] = Output(int(m.group(2)), out, err)
+    return [found[i] for i in range(count)] if len(found) == count else None
+
+
+class Recorder:
+    """Stands in for a host while rules are dry-run, to learn which commands they will need."""
+
+    def __init__(self, known: "HostRunner | None"):
+        self.known, self.commands = known, []
+
+    def __call__(self, command: str) -> Output:
+        cached = self.known.cached(command) if self.known else None
+        if cached is None:
+            self.commands.append(command)
+        return cached or Output(0, "")
+
+
 class HostRunner:
     """Runs shell commands on one testinfra host, caching each command's output for the run."""
 
     def __init__(self, host: Any, label: str):
         self.host, self.label = host, label
         self._cache: dict[str, Output] = {}
+
+    def cached(self, command: str) -> Output | None:
+        return self._cache.get(command)
+
+    def prefetch(self, commands: Iterable[str]) -> None:
+        """Run the commands not cached yet in one batch (one ssh round trip)."""
+        todo = [c for c in dict.fromkeys(commands) if c not in self._cache]
+        if len(todo) < 2:
+            return
+        token = f"nodecheck-{secrets.token_hex(8)}"
+        try:
+            result = self.host.run(batch_script(todo, token))
+        except Exception as exc:
+            raise Unreachable(_reason(exc)) from exc
+        outputs = parse_batch(result.stdout, len(todo), token)
+        if outputs:
+            self._cache.update(zip(todo, outputs))
 
     def __call__(self, command: str) -> Output:
         if command not in self._cache:
@@ -49,7 +106,7 @@ class HostRunner:
 
 
 def connect(address: str, *, sudo: bool = False, ssh_config: str | None = None,
-            ssh_identity_file: str | None = None, controlpersist: int = 60,
+            ssh_identity_file: str | None = None, controlpersist: int = 0,
             timeout: int = 10) -> Any:
     """A testinfra host. ssh runs in batch mode, so a missing key fails instead of prompting."""
     kwargs: dict[str, Any] = {"sudo": sudo}
@@ -102,7 +159,7 @@ class Plan:
     settings: Mapping[str, Any]
     groups: Mapping[str, Any] = field(default_factory=load_groups)
     kube_version: str = field(default_factory=load_kube_version)
-    controlpersist: int = 60
+    controlpersist: int = 0   # no ssh master left behind; batching keeps round trips few
     _runners: dict[str, HostRunner] = field(default_factory=dict)
 
     def rules(self, phase: str) -> list[Rule]:
@@ -149,7 +206,34 @@ class Plan:
             return [first] + [skipped(r.name, f"{node.name} unreachable")
                               for r in self.rules(phase)]
         ctx = self.context(node)
+        if phase == "postflight" and not ctx.node_name:
+            try:
+                ctx = replace(ctx, node_name=node_name(runners, ctx))
+            except Unreachable:
+                pass   # each rule reports the lost connection itself
+        self.prefetch(runners, ctx, self.rules(phase))
         return [first] + [run_rule(rule, runners, ctx) for rule in self.rules(phase)]
+
+    @staticmethod
+    def prefetch(runners: Runners, ctx: Context, rules: list[Rule]) -> None:
+        """Dry-run the rules to learn their commands, then fetch them in batches; repeated
+        because some commands depend on earlier answers (the node name, the pod list)."""
+        for _ in range(3):
+            hosts = [h if isinstance(h, HostRunner) else None for h in (runners.node, runners.cluster)]
+            node_rec, cluster_rec = Recorder(hosts[0]), Recorder(hosts[1])
+            for rule in rules:
+                try:
+                    rule.check(Runners(node=node_rec, cluster=cluster_rec), ctx)
+                except Exception:   # a dry run on empty answers may not parse: that is fine
+                    pass
+            if not node_rec.commands and not cluster_rec.commands:
+                return
+            if hosts[0] is not None and hosts[0] is hosts[1]:
+                hosts[0].prefetch(node_rec.commands + cluster_rec.commands)
+                continue
+            for host, rec in zip(hosts, (node_rec, cluster_rec)):
+                if host is not None:
+                    host.prefetch(rec.commands)
 
 
 def findings_json(results: Iterable[tuple[NodeSpec, str, Finding]]) -> str:
