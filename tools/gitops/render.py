@@ -25,13 +25,19 @@ class Rendering:
 
 
 def render_tree(tree: Path, workers: int = 3) -> Rendering:
-    """Run `fleet apply` once and `fleet test` for each bundle and target, on an exported tree."""
-    result = Rendering(tree, fleet_apply(tree, REPO_NAME, ["."]))
-    jobs = [(t, name, folder) for t in targets(tree) for name, folder in BUNDLES.items()]
+    """Run `fleet apply` once and `fleet test` for each bundle and target, on an exported tree.
+
+    A bundle whose folder has no fleet.yaml in this tree (an older revision) deploys nothing.
+    """
+    present = {n: f for n, f in BUNDLES.items() if (tree / f / "fleet.yaml").is_file()}
+    result = Rendering(tree, fleet_apply(tree, REPO_NAME, ["."]) if present else [])
+    jobs = [(t, name, folder) for t in targets(tree) for name, folder in present.items()]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         outputs = list(pool.map(lambda job: fleet_test(tree, job[2], job[0]), jobs))
+    for target in targets(tree):
+        result.objects[target.name] = {name: None for name in BUNDLES}
     for (target, name, _), objs in zip(jobs, outputs):
-        result.objects.setdefault(target.name, {})[name] = objs
+        result.objects[target.name][name] = objs
     return result
 
 

@@ -1,0 +1,41 @@
+"""Fixtures for the GitOps checks: one Fleet rendering of the working tree per test session."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tools.gitops.layout import BUNDLES, CACHE, groups_file  # noqa: E402
+from tools.gitops.render import Rendering, render_worktree  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+FLEET_SCHEMAS = SHARED / "schemas" / "fleet"
+
+
+@pytest.fixture(scope="session")
+def rendering() -> Rendering:
+    """Every bundle for every target, rendered by `fleet test` (and the Bundles by `fleet apply`)."""
+    return render_worktree(CACHE / "test-rendered")
+
+
+@pytest.fixture(scope="session")
+def groups() -> dict:
+    return groups_file()
+
+
+@pytest.fixture(scope="session")
+def fleet_yamls() -> dict[str, dict]:
+    return {name: yaml.safe_load((ROOT / folder / "fleet.yaml").read_text()) for name, folder in BUNDLES.items()}
+
+
+@pytest.fixture(scope="session")
+def fleet_schemas() -> Path:
+    if not FLEET_SCHEMAS.is_dir():
+        pytest.skip(f"Fleet schemas not found at {FLEET_SCHEMAS} (../shared is absent)")
+    return FLEET_SCHEMAS

@@ -1,0 +1,148 @@
+"""The Bundles a GitRepo creates from this repository: which, with which files, in which order."""
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+# Exactly the files each Bundle carries: anything else (compose.yaml, workflows, bench results,
+# apps/groups.yaml, ...) swept into a bundle fails here.
+CHART_FILES = ["Chart.yaml", "templates/_facefleet.tpl", "values.schema.json", "values.yaml"]
+EXPECTED_FILES = {
+    "base": [f"base/{f}" for f in CHART_FILES + ["templates/networkpolicy.yaml", "templates/quota.yaml"]],
+    "database": CHART_FILES + ["templates/_engine.tpl", "templates/backup.yaml", "templates/networkpolicy.yaml",
+                               "templates/service.yaml", "templates/statefulset.yaml"],
+    "recognizer": CHART_FILES + ["templates/deployment.yaml", "templates/networkpolicy.yaml", "templates/scaling.yaml"],
+    "ui": CHART_FILES + ["templates/deployment.yaml", "templates/ingress.yaml", "templates/networkpolicy.yaml",
+                         "templates/scaling.yaml"],
+    "turn": CHART_FILES + ["templates/_checks.tpl", "templates/deployment.yaml", "templates/networkpolicy.yaml",
+                           "templates/service.yaml"],
+}
+FLEET_SIZE_LIMIT = 1_000_000  # bytes, gzipped: well under etcd's object limit
+
+
+def _by_label(rendering) -> dict[str, dict]:
+    return {b["metadata"]["labels"]["facefleet.io/bundle"]: b for b in rendering.bundles}
+
+
+def test_gitrepo_scan_finds_exactly_the_five_bundles(rendering):
+    bundles = _by_label(rendering)
+    assert sorted(bundles) == sorted(EXPECTED_FILES)
+    assert len(rendering.bundles) == len(EXPECTED_FILES), "a stray fleet.yaml makes an extra bundle"
+    assert bundles["base"]["metadata"]["name"] == "facefleet"
+    assert bundles["ui"]["metadata"]["name"] == "facefleet-apps-ui"
+
+
+@pytest.mark.parametrize("bundle", sorted(EXPECTED_FILES))
+def test_bundle_carries_exactly_its_files(rendering, bundle):
+    files = sorted(r["name"] for r in _by_label(rendering)[bundle]["spec"]["resources"])
+    assert files == sorted(EXPECTED_FILES[bundle])
+
+
+@pytest.mark.parametrize("bundle", sorted(EXPECTED_FILES))
+def test_bundle_stays_under_fleet_size_limit(rendering, bundle):
+    size = len(gzip.compress(json.dumps(_by_label(rendering)[bundle]).encode()))
+    assert size < FLEET_SIZE_LIMIT, f"{bundle}: {size} bytes gzipped"
+
+
+def test_groups_file_and_repo_files_stay_out_of_every_bundle(rendering):
+    names = {r["name"] for b in rendering.bundles for r in b["spec"]["resources"]}
+    for stray in ("groups.yaml", "compose.yaml", "gitrepo.yaml", "clustergroups.yaml", "Makefile", "release.yaml"):
+        assert not any(n.endswith(stray) for n in names), stray
+
+
+def test_depends_on_uses_label_selectors_only_and_orders_the_chain(rendering):
+    bundles = _by_label(rendering)
+    edges = {}
+    for name, bundle in bundles.items():
+        deps = bundle["spec"].get("dependsOn") or []
+        for dep in deps:
+            assert set(dep) == {"selector"}, f"{name}: dependsOn by name breaks with another GitRepo name"
+        targets = []
+        for dep in deps:
+            wanted = dep["selector"]["matchLabels"]
+            matched = [n for n, b in bundles.items() if wanted.items() <= b["metadata"]["labels"].items()]
+            assert len(matched) == 1, f"{name}: selector {wanted} matches {matched}"
+            targets += matched
+        edges[name] = set(targets)
+    assert edges == {"base": set(), "database": {"base"}, "recognizer": {"database"},
+                     "ui": {"recognizer", "turn"}, "turn": {"base"}}
+
+
+def test_none_cluster_gets_nothing(rendering):
+    assert rendering.objects["none"] and all(v is None for v in rendering.objects["none"].values())
+
+
+@pytest.mark.parametrize("target", ["edge", "cloud"])
+def test_each_group_gets_every_bundle(rendering, target):
+    for bundle, objs in rendering.objects[target].items():
+        assert objs, f"{bundle} deploys nothing to {target}"
+
+
+def test_gitrepo_targets_only_the_two_groups(groups):
+    gitrepo = yaml.safe_load((ROOT / "clusters" / "gitrepo.yaml").read_text())
+    assert gitrepo["spec"]["branch"] == "main"
+    assert sorted(t["clusterGroup"] for t in gitrepo["spec"]["targets"]) == sorted(groups["groups"])
+    assert all(set(t) <= {"name", "clusterGroup"} for t in gitrepo["spec"]["targets"])
+
+
+def _fleet_limit(count: int, value) -> int:
+    """Fleet's own rounding of maxUnavailable (internal/cmd/controller/target/status.go, limit())."""
+    if isinstance(value, int):
+        return max(0, min(value, count))
+    percent = float(value.rstrip("%"))
+    result = int(count * percent) // 100
+    return 1 if result <= 0 else min(result, count)
+
+
+def test_rollout_strategy_is_shared_and_never_waits_for_offline_edge_clusters(fleet_yamls):
+    strategies = {name: fy.get("rolloutStrategy") for name, fy in fleet_yamls.items()}
+    first = strategies["base"]
+    assert all(s == first for s in strategies.values()), "every bundle rolls out alike"
+    assert first["maxUnavailable"] == "100%"
+    edge_parts = [p for p in first["partitions"] if p.get("clusterGroup") == "edge"]
+    assert len(edge_parts) == 1
+    for part in first["partitions"]:
+        # Any partition that can hold edge clusters must tolerate all of them being offline.
+        if part.get("clusterGroup") in (None, "edge") or part.get("clusterSelector"):
+            for clusters in (1, 2, 3, 7, 10, 50, 300):
+                assert _fleet_limit(clusters, part["maxUnavailable"]) == clusters, part
+    # A partition is "unavailable" only when its unavailable count exceeds its limit.
+    for clusters in (1, 2, 10, 300):
+        assert not clusters > _fleet_limit(clusters, edge_parts[0]["maxUnavailable"])
+
+
+def test_base_bundle_labels_the_namespace_restricted(fleet_yamls):
+    base = fleet_yamls["base"]
+    assert base["defaultNamespace"] == "facefleet"
+    for mode in ("enforce", "audit", "warn"):
+        assert base["namespaceLabels"][f"pod-security.kubernetes.io/{mode}"] == "restricted"
+    assert all(fy["defaultNamespace"] == "facefleet" for fy in fleet_yamls.values())
+
+
+@pytest.mark.parametrize("target", ["edge", "cloud"])
+def test_every_namespaced_object_lands_in_facefleet(rendering, target):
+    from gitops_k8s import objects
+    for obj in objects(rendering, target):
+        assert obj["metadata"].get("namespace") == "facefleet", obj["metadata"]["name"]
+
+
+def test_compare_patches_name_rendered_objects_only(rendering, fleet_yamls):
+    from gitops_k8s import objects
+    rendered = {(o["kind"], o["metadata"]["name"]) for t in ("edge", "cloud") for o in objects(rendering, t)}
+    patches = [p for fy in fleet_yamls.values() for p in (fy.get("diff") or {}).get("comparePatches", [])]
+    assert patches, "the StatefulSet's volumeClaimTemplates need one"
+    for patch in patches:
+        assert (patch["kind"], patch["name"]) in rendered, patch
+        assert "/spec/replicas" not in patch.get("jsonPointers", []), "drop spec.replicas instead (HPA)"
+
+
+def test_chart_helpers_are_identical_copies():
+    from tools.gitops.layout import BUNDLES
+    copies = {f: (ROOT / f / ("base" if f == "." else "") / "templates/_facefleet.tpl").read_text() for f in BUNDLES.values()}
+    assert len(copies) == 5, sorted(copies)
+    assert len(set(copies.values())) == 1, "edit base/templates/_facefleet.tpl and copy it to apps/*/templates/"

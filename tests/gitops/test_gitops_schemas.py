@@ -1,0 +1,91 @@
+"""Rendered objects against the Kubernetes 1.31 schemas (kubeconform -strict); fleet.yaml files and
+clusters/ against Fleet's own schemas; chart values against their values.schema.json."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import jsonschema
+import pytest
+import yaml
+
+from conftest import ROOT
+from gitops_k8s import objects
+from tools.gitops.k8s_schemas import kubeconform_location
+from tools.gitops.layout import BUNDLES, groups_file, tool
+
+K8S_VERSION = groups_file()["kubernetes"]["version"] + ".0"
+
+
+def _kubeconform(docs: list[dict], location: str, version: str | None = K8S_VERSION) -> dict:
+    args = [tool("kubeconform"), "-strict", "-summary", "-verbose", "-output", "json", "-schema-location", location]
+    if version:
+        args += ["-kubernetes-version", version]
+    proc = subprocess.run(args + ["-"], input=yaml.safe_dump_all(docs), capture_output=True, text=True, timeout=120)
+    report = json.loads(proc.stdout)
+    return report
+
+
+@pytest.mark.parametrize("target", ["edge", "cloud"])
+def test_rendered_objects_validate_strictly_against_k8s_schemas(rendering, target):
+    docs = objects(rendering, target)
+    report = _kubeconform(docs, kubeconform_location(K8S_VERSION))
+    problems = [r for r in report["resources"] if r["status"] != "statusValid"]
+    assert not problems, problems
+    assert report["summary"]["valid"] == len(docs) > 0
+
+
+def test_kubeconform_rejects_a_typo_so_the_schemas_are_really_used():
+    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+           "spec": {"replica": 1, "selector": {"matchLabels": {"a": "b"}},
+                    "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}}}}
+    report = _kubeconform([bad], kubeconform_location(K8S_VERSION))
+    assert report["resources"][0]["status"] == "statusInvalid"
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("bundle", sorted(BUNDLES))
+def test_fleet_yaml_validates_against_fleet_schema(fleet_schemas, bundle):
+    schema = json.loads((fleet_schemas / "fleet.yaml.schema.json").read_text())
+    data = yaml.safe_load((ROOT / BUNDLES[bundle] / "fleet.yaml").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=str)
+    assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+
+
+@pytest.mark.shared
+def test_clusters_objects_validate_against_fleet_crd_schemas(fleet_schemas):
+    docs = [d for p in sorted((ROOT / "clusters").glob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d]
+    assert sorted(d["kind"] for d in docs) == ["ClusterGroup", "ClusterGroup", "GitRepo"]
+    location = str(fleet_schemas / "jsonschema-strict") + "/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
+    report = _kubeconform(docs, location, version=None)
+    problems = [r for r in report["resources"] if r["status"] != "statusValid"]
+    assert not problems, problems
+    assert report["summary"]["valid"] == 3
+
+
+@pytest.mark.parametrize("bundle", sorted(BUNDLES))
+def test_values_and_every_overlay_satisfy_values_schema(bundle, fleet_yamls):
+    chart = ROOT / ("base" if bundle == "base" else BUNDLES[bundle])
+    schema = json.loads((chart / "values.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    defaults = yaml.safe_load((chart / "values.yaml").read_text())
+    jsonschema.validate(defaults, schema)
+    for custom in fleet_yamls[bundle].get("targetCustomizations", []):
+        merged = _merge(defaults, (custom.get("helm") or {}).get("values") or {})
+        jsonschema.validate(merged, schema)
+
+
+@pytest.mark.parametrize("chart", ["apps/recognizer", "apps/ui", "apps/database", "apps/turn"])
+def test_helm_refuses_an_unpinned_image_tag(chart):
+    key = {"apps/database": "mongodb.image.tag"}.get(chart, "image.tag")
+    proc = subprocess.run([tool("helm"), "template", "x", str(ROOT / chart), "--set", f"{key}=latest"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "schema" in proc.stderr, proc.stderr
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

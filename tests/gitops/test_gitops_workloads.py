@@ -1,0 +1,227 @@
+"""Every workload as rendered for edge and cloud: restricted security, limits, probes, pinned images,
+Secrets only referenced, autoscaled Deployments without spec.replicas, the contracted env names."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from gitops_k8s import containers, cpu_millis, memory_bytes, objects, pod_labels, replicas, workloads
+
+TARGETS = ["edge", "cloud"]
+# DESIGN.md's Secrets and their keys: charts may reference these and nothing else.
+SECRETS = {
+    "facefleet-database": {"username", "password"},
+    "facefleet-recognizer": {"api-key", "token-secret", "embedding-key"},
+    "facefleet-turn": {"username", "password"},
+}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_pods_meet_the_restricted_pod_security_standard(rendering, target):
+    for obj, spec in workloads(objects(rendering, target)):
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True and pod["seccompProfile"]["type"] == "RuntimeDefault", obj["metadata"]["name"]
+        assert pod.get("runAsUser", 1) != 0
+        assert not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC")
+        for volume in spec.get("volumes", []):
+            assert "hostPath" not in volume
+        for c in containers(spec):
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, c["name"]
+            assert sc["capabilities"]["drop"] == ["ALL"] and not sc["capabilities"].get("add")
+            assert sc["runAsNonRoot"] is True and sc["readOnlyRootFilesystem"] is True
+            assert not sc.get("privileged")
+            assert not any("hostPort" in p for p in c.get("ports", []))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_container_has_requests_and_limits(rendering, target):
+    for obj, spec in workloads(objects(rendering, target)):
+        for c in containers(spec):
+            res = c["resources"]
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(res[kind]), f"{obj['metadata']['name']}/{c['name']} {kind}"
+            assert memory_bytes(res["requests"]["memory"]) <= memory_bytes(res["limits"]["memory"])
+            assert cpu_millis(res["requests"]["cpu"]) <= cpu_millis(res["limits"]["cpu"])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_long_running_containers_have_startup_liveness_and_readiness_probes(rendering, target):
+    found = 0
+    for obj, spec in workloads(objects(rendering, target)):
+        if obj["kind"] in ("CronJob", "Job"):
+            continue  # a backup run ends by itself; nothing to probe
+        for c in spec["containers"]:
+            found += 1
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                assert probe in c, f"{obj['metadata']['name']}/{c['name']} lacks {probe}"
+    assert found == 4
+
+
+def test_recognizer_and_ui_probe_their_contracted_endpoints(rendering):
+    for target in TARGETS:
+        by_name = {o["metadata"]["name"]: s for o, s in workloads(objects(rendering, target))}
+        rec = by_name["facefleet-recognizer"]["containers"][0]
+        assert rec["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert rec["startupProbe"]["httpGet"]["path"] == "/healthz"
+        assert rec["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert rec["ports"][0]["containerPort"] == 8000
+        assert rec["command"] == ["python", "-m", "recognizer", "serve", "--host", "0.0.0.0", "--port", "8000"]
+        ui = by_name["facefleet-ui"]["containers"][0]
+        assert ui["readinessProbe"]["httpGet"]["path"] == "/_stcore/health"
+        assert ui["ports"][0]["containerPort"] == 8501
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_images_are_pinned(rendering, target):
+    for obj, spec in workloads(objects(rendering, target)):
+        for c in containers(spec):
+            repo, _, tag = c["image"].rpartition(":")
+            assert repo and "/" not in tag and re.fullmatch(r"[0-9][0-9A-Za-z_.-]*", tag), c["image"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_no_secret_is_rendered_and_only_design_secrets_are_referenced(rendering, target):
+    objs = objects(rendering, target)
+    for obj in objs:
+        if obj["kind"] == "Secret":
+            assert not obj.get("data") and not obj.get("stringData"), obj["metadata"]["name"]
+    refs: dict[str, set[str]] = {}
+    for _, spec in workloads(objs):
+        for c in containers(spec):
+            for env in c.get("env", []):
+                ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+                if ref:
+                    refs.setdefault(ref["name"], set()).add(ref["key"])
+            assert "envFrom" not in c
+        for volume in spec.get("volumes", []):
+            assert "secret" not in volume
+    assert refs == SECRETS
+    ingress = [o for o in objs if o["kind"] == "Ingress"]
+    assert [t["secretName"] for i in ingress for t in i["spec"]["tls"]] == ["facefleet-tls"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_autoscaled_deployments_leave_replicas_to_the_hpa(rendering, target):
+    objs = objects(rendering, target)
+    hpas = {o["spec"]["scaleTargetRef"]["name"] for o in objs if o["kind"] == "HorizontalPodAutoscaler"}
+    for obj in objs:
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"] in hpas:
+            assert "replicas" not in obj["spec"], obj["metadata"]["name"]
+    if target == "cloud":
+        assert hpas == {"facefleet-recognizer", "facefleet-ui"}
+        pdbs = {o["metadata"]["name"] for o in objs if o["kind"] == "PodDisruptionBudget"}
+        assert pdbs == {"facefleet-recognizer", "facefleet-ui", "facefleet-turn"}
+        for obj, spec in workloads(objs):
+            if obj["metadata"]["name"] in hpas:
+                assert spec["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    else:
+        assert not hpas
+        for obj, _ in workloads(objs):
+            assert replicas(obj, objs) == 1, obj["metadata"]["name"]
+
+
+def _env(spec: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in spec["containers"][0]["env"]}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_contracted_environment(rendering, target):
+    by_name = {o["metadata"]["name"]: s for o, s in workloads(objects(rendering, target))}
+    rec = _env(by_name["facefleet-recognizer"])
+    assert {"MONGO_URL", "FACEFLEET_API_KEY", "FACEFLEET_TOKEN_SECRET", "FACEFLEET_TOKEN_TTL_S",
+            "FACEFLEET_EMBEDDING_KEY"} <= set(rec)
+    assert re.fullmatch(r"mongodb://\$\(DB_USERNAME\):\$\(DB_PASSWORD\)@facefleet-database:27017/facefleet\?authSource=\w+",
+                        rec["MONGO_URL"]["value"])
+    ui = _env(by_name["facefleet-ui"])
+    assert ui["RECOGNIZER_URL"]["value"] == "http://facefleet-recognizer:8000"
+    assert ui["FACEFLEET_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "facefleet-recognizer", "key": "api-key"}
+    # $(VAR) is expanded by the kubelet only from variables defined earlier in the list.
+    names = list(ui)
+    assert names.index("TURN_PASSWORD") < names.index("FACEFLEET_ICE_SERVERS")
+    ice = json.loads(ui["FACEFLEET_ICE_SERVERS"]["value"].replace("$(TURN_USERNAME)", "u").replace("$(TURN_PASSWORD)", "p"))
+    assert ice[0]["username"] == "u" and ice[0]["credential"] == "p"
+    assert {u.split("?")[0].rsplit(":", 1)[1] for u in ice[0]["urls"]} == {"3478"}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_ui_relay_range_matches_the_turn_service(rendering, target):
+    objs = objects(rendering, target)
+    service = next(o for o in objs if o["kind"] == "Service" and o["metadata"]["name"] == "facefleet-turn")
+    relay = sorted(p["port"] for p in service["spec"]["ports"] if p["name"].startswith("relay-"))
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert {(p["port"], p["protocol"]) for p in service["spec"]["ports"] if p["name"].startswith("turn-")} == \
+        {(3478, "UDP"), (3478, "TCP")}
+    assert relay == list(range(relay[0], relay[-1] + 1)) and len(relay) <= 128
+    policy = next(o for o in objs if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "facefleet-ui")
+    ranges = [(p["port"], p.get("endPort")) for rule in policy["spec"]["egress"] for p in rule.get("ports", [])
+              if p.get("endPort")]
+    assert (relay[0], relay[-1]) in ranges
+    turn = next(s for o, s in workloads(objs) if o["metadata"]["name"] == "facefleet-turn")
+    args = turn["containers"][0]["args"]
+    assert f"--min-port={relay[0]}" in args and f"--max-port={relay[-1]}" in args
+    assert "--user=$(TURN_USERNAME):$(TURN_PASSWORD)" in args
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_database_engine_auth_and_storage_per_group(rendering, target, groups):
+    objs = objects(rendering, target)
+    sts = next(o for o in objs if o["kind"] == "StatefulSet")
+    engine = groups["groups"][target]["database"]
+    assert sts["metadata"]["labels"]["facefleet.io/engine"] == engine
+    image = sts["spec"]["template"]["spec"]["containers"][0]["image"]
+    env = _env(sts["spec"]["template"]["spec"])
+    if engine == "mongodb":
+        assert image.startswith("docker.io/library/mongo:7.")
+        assert {"MONGO_INITDB_ROOT_USERNAME", "MONGO_INITDB_ROOT_PASSWORD"} <= set(env)
+    else:
+        assert image.startswith("ghcr.io/ferretdb/ferretdb:1.24.")
+        assert env["FERRETDB_HANDLER"]["value"] == "sqlite"
+        assert env["FERRETDB_TEST_ENABLE_NEW_AUTH"]["value"] == "true"
+        assert {"FERRETDB_SETUP_USERNAME", "FERRETDB_SETUP_PASSWORD"} <= set(env)
+    claims = [sts["spec"]["volumeClaimTemplates"][0]] + [o for o in objs if o["kind"] == "PersistentVolumeClaim"]
+    classes = {(c["spec"].get("storageClassName")) for c in claims}
+    assert classes == ({"local-path"} if target == "edge" else {None})
+    cron = next(o for o in objs if o["kind"] == "CronJob")
+    script = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert ("mongodump" in script) == (engine == "mongodb")
+
+
+def test_edge_fits_a_4_gib_node_and_its_quota_even_during_a_rolling_update(rendering):
+    objs = objects(rendering, "edge")
+    quota = next(o for o in objs if o["kind"] == "ResourceQuota")["spec"]["hard"]
+    totals = {"requests": [0, 0], "limits": [0, 0]}
+    surge = {"requests": [0, 0], "limits": [0, 0]}
+    for obj, spec in workloads(objs):
+        for kind in totals:
+            cpu = sum(cpu_millis(c["resources"][kind]["cpu"]) for c in containers(spec))
+            mem = sum(memory_bytes(c["resources"][kind]["memory"]) for c in containers(spec))
+            totals[kind][0] += cpu * replicas(obj, objs)
+            totals[kind][1] += mem * replicas(obj, objs)
+            if obj["kind"] == "Deployment":  # maxSurge 1: one extra pod while it rolls
+                surge[kind] = [max(surge[kind][0], cpu), max(surge[kind][1], mem)]
+    for kind in totals:
+        cpu, mem = (a + b for a, b in zip(totals[kind], surge[kind]))
+        assert cpu <= cpu_millis(quota[f"{kind}.cpu"]), kind
+        assert mem <= memory_bytes(quota[f"{kind}.memory"]), kind
+    # Requests are what the scheduler reserves: leave ~1.5 GiB of a 4 GiB node to k3s and the OS.
+    assert totals["requests"][1] + surge["requests"][1] <= memory_bytes("2560Mi")
+    assert totals["requests"][0] + surge["requests"][0] <= 2000
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_ingress_has_tls_and_the_class_of_the_group(rendering, target):
+    ingress = next(o for o in objects(rendering, target) if o["kind"] == "Ingress")
+    host = ingress["spec"]["rules"][0]["host"]
+    assert ingress["spec"]["tls"][0]["hosts"] == [host]
+    assert ingress["spec"]["ingressClassName"] == "traefik"
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": "facefleet-ui", "port": {"name": "http"}}
+
+
+def test_pod_labels_identify_each_component(rendering):
+    names = {pod_labels(o)["app.kubernetes.io/name"] for o, _ in workloads(objects(rendering, "cloud"))}
+    assert names == {"facefleet-database", "facefleet-database-backup", "facefleet-recognizer", "facefleet-ui",
+                     "facefleet-turn"}
