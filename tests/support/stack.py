@@ -73,7 +73,7 @@ def database_command(data_dir: Path, port: int) -> list[str]:
     if not binary:
         raise RuntimeError("no database: install mongod or run `make database` (builds .tools/bin/ferretdb)")
     return [str(binary), "--handler=sqlite", f"--sqlite-url=file:{data_dir}/", f"--state-dir={data_dir}",
-            f"--listen-addr=127.0.0.1:{port}", "--debug-addr=-", "--telemetry=disable", "--log-level=warn"]
+            f"--listen-addr=127.0.0.1:{port}", "--debug-addr=-", "--telemetry=disable", "--log-level=error"]
 
 
 @dataclass

@@ -1,0 +1,107 @@
+"""`make run`'s supervisor (tools/devstack.py): starts DB + recognizer, keeps data, stops on Ctrl-C.
+
+Runs on free ports and a temporary data folder (the FACEFLEET_RUN_* overrides), in its own
+process group, and sends SIGINT to the whole group as a terminal's Ctrl-C does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from support.recognizer_api import enrol, new_username
+from support.stack import ROOT, free_port
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture()
+def run_env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEFLEET_") and k != "MONGO_URL"}
+    env.update(FACEFLEET_RUN_DATA=str(tmp_path / "data"), FACEFLEET_RUN_SECRETS=str(tmp_path / "secrets" / "r.env"),
+               FACEFLEET_RUN_DB_PORT=str(free_port()), FACEFLEET_RUN_RECOGNIZER_PORT=str(free_port()),
+               FACEFLEET_RUN_UI="0")
+    env.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
+    return env
+
+
+def _start(env: dict[str, str]) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "devstack.py")], env=env, cwd=ROOT,
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{env['FACEFLEET_RUN_RECOGNIZER_PORT']}/readyz"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise AssertionError("devstack never became ready")
+
+
+def _ctrl_c(proc: subprocess.Popen[str], env: dict[str, str]) -> str:
+    start = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole process group
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("make run did not stop within 20 s") from None
+    assert proc.returncode == 0, out
+    assert time.monotonic() - start < 20
+    for var in ("FACEFLEET_RUN_DB_PORT", "FACEFLEET_RUN_RECOGNIZER_PORT"):
+        assert not _listening(int(env[var])), f"{var} still listening after Ctrl-C"
+    return out
+
+
+def test_run_generates_secrets_keeps_users_and_stops_on_ctrl_c(run_env):
+    secrets_file = run_env["FACEFLEET_RUN_SECRETS"]
+    proc = _start(run_env)
+    mode = stat.S_IMODE(os.stat(secrets_file).st_mode)
+    assert mode == 0o600
+    lines = dict(line.split("=", 1) for line in open(secrets_file).read().split())
+    assert set(lines) == {"FACEFLEET_API_KEY", "FACEFLEET_TOKEN_SECRET", "FACEFLEET_EMBEDDING_KEY"}
+    assert all(len(v) >= 16 for v in lines.values())
+
+    class Rec:  # what support.recognizer_api.enrol needs
+        headers = {"X-API-Key": lines["FACEFLEET_API_KEY"]}
+
+    base = f"http://127.0.0.1:{run_env['FACEFLEET_RUN_RECOGNIZER_PORT']}"
+    name = new_username("run")
+    with httpx.Client(base_url=base, timeout=60) as c:
+        assert enrol(c, Rec, name, "hopper").status_code == 201
+    out = _ctrl_c(proc, run_env)
+    assert secrets_file in out  # it printed where the API key is
+
+    proc = _start(run_env)  # second `make run`: same secrets, same data
+    try:
+        assert dict(line.split("=", 1) for line in open(secrets_file).read().split()) == lines
+        with httpx.Client(base_url=base, timeout=60) as c:
+            assert c.get(f"/v1/users/{name}", headers=Rec.headers).status_code == 200
+    finally:
+        _ctrl_c(proc, run_env)
+
+
+def test_run_honours_api_key_and_mongo_url(run_env, database_server):
+    env = {**run_env, "FACEFLEET_API_KEY": "from-the-environment-0123", "MONGO_URL": database_server.url}
+    proc = _start(env)
+    try:
+        base = f"http://127.0.0.1:{env['FACEFLEET_RUN_RECOGNIZER_PORT']}"
+        assert httpx.get(base + "/v1/users", headers={"X-API-Key": "from-the-environment-0123"}).status_code == 200
+        assert not _listening(int(env["FACEFLEET_RUN_DB_PORT"]))  # no embedded DB when MONGO_URL is set
+    finally:
+        _ctrl_c(proc, env)
