@@ -4,8 +4,9 @@
 #   make check-nodes INVENTORY=tests/nodes/inventory.example.yaml [GROUP=cloud] PHASE=postflight
 # Optional: RANCHER_URL=https://rancher.example.com THRESHOLDS=my-thresholds.yaml
 #           SSH_CONFIG=~/.ssh/config SSH_IDENTITY_FILE=~/.ssh/id_ed25519
-# Writes $(NODES_OUT)/nodes-<group|all>-<phase>.xml (JUnit) and .json (NODES_OUT=test-artifacts);
-# exits non-zero when a check fails or a host is unreachable.
+# Runs pytest with tests/nodes/check-nodes.ini and no auto-loaded plugins (fast, and apart from
+# the rest of the suite). Writes $(NODES_OUT)/nodes-<group|all>-<phase>.xml (JUnit) and .json
+# (NODES_OUT=test-artifacts); exits non-zero when a check fails or a host is unreachable.
 
 # The proof tests start a throwaway sshd on 127.0.0.1 and reach it with ssh.
 APT_PACKAGES += openssh-server openssh-client curl
@@ -24,7 +25,8 @@ NODES_ARGS = $(if $(INVENTORY),--nodes-inventory "$(INVENTORY)") \
 .PHONY: check-nodes
 check-nodes: venv ## check hosts: GROUP=edge HOSTS=ssh://user@host (or INVENTORY=file) [PHASE=postflight]
 	@case "$(PHASE)" in preflight|postflight) ;; *) echo "PHASE must be preflight or postflight" >&2; exit 2;; esac
-	PYTHONPATH="$(ROOT)/tests/nodes" $(PY) -m pytest -p nodecheck.plugin -p no:cacheprovider \
+	PYTHONPATH="$(ROOT)/tests/nodes" PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(PY) -m pytest \
+	  -c tests/nodes/check-nodes.ini -p nodecheck.plugin -p pytest_timeout --timeout=900 \
 	  -q --no-header --tb=no -rN -o junit_suite_name=nodes-$(NODES_TAG) \
 	  --junitxml=$(NODES_OUT)/nodes-$(NODES_TAG).xml --nodes-report $(NODES_OUT)/nodes-$(NODES_TAG).json \
 	  $(NODES_ARGS) tests/nodes/check_$(PHASE).py
