@@ -17,6 +17,8 @@ GITOPS_TOOLS := $(FLEET_BIN) $(STAMPS)/helm-$(HELM_VERSION) $(STAMPS)/kubeconfor
 GO_INSTALL := GOBIN=$(TOOLS)/bin nice -n 10 go install -trimpath -ldflags '-s -w'
 
 TEST_SETUP += gitops-tools
+# actionlint runs shellcheck on the workflow's `run:` scripts when it is on PATH.
+APT_PACKAGES += shellcheck
 
 GO_BUILD := nice -n 10 go build -trimpath -ldflags '-s -w'
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,9 +54,10 @@ def targets(root: Path = ROOT) -> list[Target]:
 
 def tool(name: str) -> str:
     """Path of a tool built by mk/gitops.mk (falls back to PATH)."""
-    candidate = TOOLS_BIN / name
-    if candidate.exists():
-        return str(candidate)
+    for folder in (TOOLS_BIN, Path(sys.executable).parent):  # .tools/bin, then .venv/bin
+        candidate = folder / name
+        if candidate.exists():
+            return str(candidate)
     found = shutil.which(name)
     if not found:
         raise FileNotFoundError(f"{name} not found: run `make gitops-tools`")
