@@ -1,14 +1,14 @@
-"""Face detectors and the coarse-to-fine search that keeps detection cheap on big frames.
+"""Face detectors and the adaptive-scale search that keeps detection cheap on big frames.
 
 Three raw detectors are available (FACEFLEET_DETECTOR): dlib's HOG frontal-face detector
 (`hog`, the default, chosen by measurement: see recognizer/README.md), dlib's CNN MMOD
 detector (`cnn`, more recall on hard poses, ~30x slower on CPU) and OpenCV's Haar cascade
 (`haar`, the detector behind DeepFace's default `opencv` backend, kept for comparison).
 
-`Search` runs a detector on downscaled copies, smallest first, and stops at the first level
-whose largest face is big enough that any second face with half its area would also have
-been visible there; only then is the verdict (one face, several faces) as good as a full
-resolution search. Boxes are returned in original-image pixels.
+`Search` runs a detector on a downscaled copy (longest side 640 by default) and searches again
+at a finer scale only when the verdict could be wrong: when the largest face is so small that
+a second face with half its area could have been missed, or when no face was found at all.
+Boxes are returned in original-image pixels.
 """
 
 from __future__ import annotations
@@ -126,68 +126,54 @@ class HaarDetector:
         ]
 
 
-@dataclass(frozen=True)
-class Level:
-    scale: float  # detection-image size / original size
-    upsample: int
-
-    def min_face_px(self, native_min_px: float) -> float:
-        """Smallest face (original pixels) this level can find."""
-        return native_min_px / (self.scale * 2**self.upsample)
-
-
 def resize(rgb: np.ndarray, scale: float) -> np.ndarray:
-    if scale >= 1.0:
+    """A copy scaled by `scale` (area averaging down, bilinear up); the array itself at 1."""
+    if abs(scale - 1.0) < 1e-3:
         return rgb
     h, w = rgb.shape[:2]
-    return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
 class Search:
-    """Coarse-to-fine detection over downscaled copies of the image.
+    """Adaptive-scale detection: one cheap pass in the common case, more only when needed.
 
-    `sizes` are the longest sides (pixels) of the detection images tried at upsample 0, in
-    order; a last level upsamples the finest one when that is needed to see faces down to
-    `smallest_px` (so a too-small face is reported as such rather than as no face at all).
+    1. Detect on a copy whose longest side is `base_size` (never upscaled): it finds faces of
+       `native_min_px / scale` original pixels and up.
+    2. That verdict is conclusive when the largest face is big enough that any second face of
+       half its area (side >= largest / sqrt 2) would have been found too. If it is not, search
+       once more at exactly the scale that makes it conclusive.
+    3. If nothing was found, search once more at the scale that reveals faces of `smallest_px`
+       (so a too-small face is reported as such rather than as no face).
+    Extra passes are capped at `max_scale` (relative to the original image).
     """
 
-    def __init__(self, raw: RawDetector, *, sizes: tuple[int, ...], smallest_px: float, max_upsample: int = 1) -> None:
+    def __init__(self, raw: RawDetector, *, base_size: int, smallest_px: float, max_scale: float = 2.0) -> None:
         self.raw = raw
-        self.sizes = tuple(sorted(sizes))
+        self.base_size = base_size
         self.smallest_px = smallest_px
-        self.max_upsample = max_upsample
+        self.max_scale = max_scale
 
-    def levels(self, shape: tuple[int, ...]) -> list[Level]:
-        longest = max(shape[:2])
-        levels: list[Level] = []
-        for size in self.sizes:
-            level = Level(min(1.0, size / longest), 0)
-            if level not in levels:
-                levels.append(level)
-        last = levels[-1]
-        up = 0
-        while up < self.max_upsample and Level(last.scale, up).min_face_px(self.raw.native_min_px) > self.smallest_px:
-            up += 1
-            levels.append(Level(last.scale, up))
-        return levels
+    def _pass(self, rgb: np.ndarray, scale: float) -> list[Detection]:
+        small = resize(rgb, scale)
+        sx = rgb.shape[1] / small.shape[1]
+        sy = rgb.shape[0] / small.shape[0]
+        found = [Detection(d.left * sx, d.top * sy, d.right * sx, d.bottom * sy, d.score) for d in self.raw(small, 0)]
+        found.sort(key=lambda d: d.area, reverse=True)
+        return found
 
     def __call__(self, rgb: np.ndarray) -> list[Detection]:
-        """All faces found at the first conclusive level, largest first, in original pixels."""
-        levels = self.levels(rgb.shape)
-        inconclusive: list[Detection] = []
-        for i, level in enumerate(levels):
-            small = resize(rgb, level.scale)
-            sx = rgb.shape[1] / small.shape[1]
-            sy = rgb.shape[0] / small.shape[0]
-            found = [
-                Detection(d.left * sx, d.top * sy, d.right * sx, d.bottom * sy, d.score)
-                for d in self.raw(small, level.upsample)
-            ]
-            found.sort(key=lambda d: d.area, reverse=True)
-            if not found:
-                continue
-            conclusive = math.sqrt(0.5) * min(found[0].width, found[0].height) >= level.min_face_px(self.raw.native_min_px)
-            if conclusive or i == len(levels) - 1:
-                return found
-            inconclusive = found
-        return inconclusive
+        """All faces found, largest first, in original pixels."""
+        native = self.raw.native_min_px
+        base = min(1.0, self.base_size / max(rgb.shape[:2]))
+        found = self._pass(rgb, base)
+        if found:
+            side = min(found[0].width, found[0].height)
+            needed = native / (math.sqrt(0.5) * side)  # scale at which a half-area face is visible
+        else:
+            needed = native / self.smallest_px
+        needed = min(needed * 1.05, self.max_scale)  # 5% margin for the detector's pyramid steps
+        if needed <= base:
+            return found
+        finer = self._pass(rgb, needed)
+        return finer if finer or not found else found

@@ -34,8 +34,8 @@ from recognizer.faces.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decod
 
 DEFAULT_DETECTOR = "hog"
 DEFAULT_MIN_FACE_PX = 48
-#: longest side of the detection images tried, smallest first (see README: chosen by measurement).
-DETECT_SIZES = (320, 640)
+#: longest side of the downscaled copy detection runs on first (see README: chosen by measurement).
+DETECT_SIZE = 640
 #: minimum detector score: drops dlib HOG's weak false positives (e.g. textures scoring ~0.1).
 MIN_SCORE = {"hog": 0.3, "cnn": 0.3, "haar": 0.0}
 #: a second face counts when it is at least this share of the largest face's area.
@@ -58,13 +58,14 @@ class FaceEmbedder:
 
     def __init__(self, *, detector_name: str, raw_detector: RawDetector, predictor, net,
                  min_face_px: int, max_image_bytes: int, max_pixels: int,
-                 detect_sizes: tuple[int, ...] = DETECT_SIZES) -> None:
+                 detect_size: int = DETECT_SIZE) -> None:
         self.detector_name = detector_name
         self.min_face_px = min_face_px
         self.max_image_bytes = max_image_bytes
         self.max_pixels = max_pixels
         self.model_name = metric.MODEL_NAME
-        self._search = Search(raw_detector, sizes=detect_sizes, smallest_px=min(min_face_px, 40))
+        # look for faces down to 40 px (or min_face_px if smaller), so small faces get face_too_small
+        self._search = Search(raw_detector, base_size=detect_size, smallest_px=max(1, min(min_face_px, 40)))
         self._predictor = predictor
         self._net = net
         self._lock = threading.Lock()
@@ -72,7 +73,7 @@ class FaceEmbedder:
     @classmethod
     def load(cls, detector: str = DEFAULT_DETECTOR, min_face_px: int = DEFAULT_MIN_FACE_PX,
              max_image_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
-             detect_sizes: tuple[int, ...] = DETECT_SIZES) -> FaceEmbedder:
+             detect_size: int = DETECT_SIZE) -> FaceEmbedder:
         """Load the weights (never downloads: a missing file raises RuntimeError saying how to fix it)."""
         if detector not in DETECTORS:
             raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
@@ -94,7 +95,7 @@ class FaceEmbedder:
             raw = HaarDetector()
         return cls(detector_name=detector, raw_detector=raw, predictor=predictor, net=net,
                    min_face_px=min_face_px, max_image_bytes=max_image_bytes, max_pixels=max_pixels,
-                   detect_sizes=detect_sizes)
+                   detect_size=detect_size)
 
     # --- detection -------------------------------------------------------------------------
     def detections(self, rgb: np.ndarray) -> list[Detection]:
