@@ -103,12 +103,13 @@ class LoadRun:
         op = rng.choices(list(self.mix), weights=list(self.mix.values()))[0]
         person = rng.choice(sorted(PEOPLE))
         username = ""
-        if op == "login":
+        if op in ("login", "identify"):  # probe someone acknowledged, so the right answer is a match
             known = self._known_user(rng)
             if known is None:
                 op = "enrol"
             else:
-                username, person = known
+                person = known[1]
+                username = known[0] if op == "login" else ""
         start = time.monotonic()
         try:
             if op == "enrol":
