@@ -2,16 +2,20 @@
 and their proof (test_nodes_*.py, run by `make test`).
 
 pytest's default python_files pattern (test_*.py) never matches check_*.py, so `make test` never
-collects the node checks; this conftest only makes the `nodecheck` package importable for the
-proof tests (pytest's rootdir-relative "prepend" import puts this folder on sys.path too).
+collects the node checks; the hooks below also ignore or skip them when the check-nodes plugin is
+not loaded. This conftest makes the `nodecheck` package importable for the proof tests and holds
+their fixtures (recorded outputs, rule contexts, a throwaway sshd).
 """
+import json
 import sys
 from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pytest
 
 HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
-
 
 
 def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
@@ -22,11 +26,18 @@ def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
     return None
 
 
-# ---------------------------------------------------------------- helpers for the proof tests
-import json  # noqa: E402
-from typing import Any, Callable, Mapping  # noqa: E402
+def pytest_collection_modifyitems(config, items) -> None:
+    """Named on the command line without the plugin, the node checks skip with a pointer."""
+    if config.pluginmanager.has_plugin("nodecheck.plugin"):
+        return
+    skip = pytest.mark.skip(reason="node checks run through `make check-nodes` "
+                                   "(see tests/nodes/README.md)")
+    for item in items:
+        if item.path.name.startswith("check_") and str(item.path.parent) == HERE:
+            item.add_marker(skip)
 
-import pytest  # noqa: E402
+
+# ---------------------------------------------------------------- helpers for the proof tests
 
 FIXTURES = Path(HERE) / "fixtures"
 

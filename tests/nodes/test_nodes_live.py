@@ -38,8 +38,9 @@ def backend(request) -> dict[str, Any]:
 
 def run_checks(backend: dict[str, Any], group: str = "edge", phase: str = "preflight",
                overrides: dict | None = None, rancher_url: str | None = None,
-               role: str = "server") -> dict[str, Finding]:
-    node = NodeSpec(name="this-machine", address=backend["address"], group=group, role=role)
+               role: str = "server", **node_kw: Any) -> dict[str, Finding]:
+    node = NodeSpec(name="this-machine", address=backend["address"], group=group, role=role,
+                    **node_kw)
     inventory = Inventory(nodes=(node,), rancher_url=rancher_url,
                           ssh_config=backend.get("ssh_config"),
                           ssh_identity_file=backend.get("ssh_identity_file"))
@@ -294,3 +295,17 @@ def test_wrong_key_is_reported_as_unreachable(sshd):
                         "ssh_identity_file": str(sshd.other_key)})
     assert found["reachable"].status == "fail"
     assert "(root@127.0.0.1: Permission denied (publickey).)" in found["reachable"].message
+
+
+def test_unreachable_kubectl_host_is_named_in_each_cluster_check(sshd):
+    port = closed_port()
+    kube = f"ssh://root@127.0.0.1:{port}"
+    found = run_checks({"address": "local://", "ssh_config": str(sshd.ssh_config),
+                        "ssh_identity_file": str(sshd.identity_file)}, "edge",
+                       phase="postflight", role="agent", kubectl_host=kube)
+    assert found["reachable"].status == "pass"
+    for name in ("node_ready", "node_labels", "fleet_agent", "recognizer_readyz"):
+        assert found[name].message == (
+            f"{name}: found {kube} unreachable while checking (ssh: connect to host 127.0.0.1 "
+            f"port {port}: Connection refused), expected the connection to stay up; fix: check "
+            "the network and run the checks again.")

@@ -24,6 +24,10 @@ PHASES = ("preflight", "postflight")
 class Unreachable(Exception):
     """The host (or the connection to it) is gone; the message is ssh's own reason."""
 
+    def __init__(self, reason: str, label: str = "the host"):
+        super().__init__(reason)
+        self.label = label
+
 
 def _reason(exc: BaseException) -> str:
     """ssh's last words from testinfra's RuntimeError(CommandResult), else the exception text."""
@@ -90,7 +94,7 @@ class HostRunner:
         try:
             result = self.host.run(batch_script(todo, token))
         except Exception as exc:
-            raise Unreachable(_reason(exc)) from exc
+            raise Unreachable(_reason(exc), self.label) from exc
         outputs = parse_batch(result.stdout, len(todo), token)
         if outputs:
             self._cache.update(zip(todo, outputs))
@@ -100,7 +104,7 @@ class HostRunner:
             try:
                 result = self.host.run(command)
             except Exception as exc:  # testinfra raises on ssh failure (exit 255), paramiko errors…
-                raise Unreachable(_reason(exc)) from exc
+                raise Unreachable(_reason(exc), self.label) from exc
             self._cache[command] = Output(result.rc, result.stdout, result.stderr)
         return self._cache[command]
 
@@ -143,7 +147,7 @@ def run_rule(rule: Rule, runners: Runners, ctx: Context) -> Finding:
     try:
         return rule.check(runners, ctx)
     except Unreachable as exc:
-        return failed(rule.name, f"the host unreachable while checking ({exc})",
+        return failed(rule.name, f"{exc.label} unreachable while checking ({exc})",
                       "the connection to stay up", "check the network and run the checks again")
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         return failed(rule.name, f"output the check cannot read ({type(exc).__name__}: {exc})",
@@ -228,12 +232,15 @@ class Plan:
                     pass
             if not node_rec.commands and not cluster_rec.commands:
                 return
-            if hosts[0] is not None and hosts[0] is hosts[1]:
-                hosts[0].prefetch(node_rec.commands + cluster_rec.commands)
-                continue
-            for host, rec in zip(hosts, (node_rec, cluster_rec)):
-                if host is not None:
-                    host.prefetch(rec.commands)
+            try:
+                if hosts[0] is not None and hosts[0] is hosts[1]:
+                    hosts[0].prefetch(node_rec.commands + cluster_rec.commands)
+                    continue
+                for host, rec in zip(hosts, (node_rec, cluster_rec)):
+                    if host is not None:
+                        host.prefetch(rec.commands)
+            except Unreachable:
+                return   # each rule then meets the lost connection and reports it
 
 
 def findings_json(results: Iterable[tuple[NodeSpec, str, Finding]]) -> str:
