@@ -3,6 +3,7 @@ root login by key only, stopped when the test session ends. Nothing outside the 
 touched except /run/sshd, the privilege-separation folder Debian's sshd insists on."""
 from __future__ import annotations
 
+import getpass
 import os
 import socket
 import subprocess
@@ -42,7 +43,9 @@ class Sshd:
             self.process.wait(timeout=10)
 
 
-def start(workdir: Path, user: str = "root") -> Sshd:
+def start(workdir: Path, user: str | None = None) -> Sshd:
+    """Start sshd for ``user`` (default: whoever runs the tests; CI runs as root)."""
+    user = user or getpass.getuser()
     if not SSHD.exists():
         raise FileNotFoundError(f"{SSHD} missing: install openssh-server (`make apt`)")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -77,7 +80,8 @@ Host 127.0.0.1
   StrictHostKeyChecking yes
   LogLevel ERROR
 """)
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     log = open(workdir / "sshd.log", "wb")
     proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
