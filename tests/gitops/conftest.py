@@ -1,21 +1,15 @@
 """Fixtures for the GitOps checks: one Fleet rendering of the working tree per test session."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
+from gitops_paths import FLEET_SCHEMAS, ROOT
 from tools.gitops.layout import BUNDLES, CACHE, groups_file  # noqa: E402
 from tools.gitops.render import Rendering, render_worktree  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
-FLEET_SCHEMAS = SHARED / "schemas" / "fleet"
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from conftest import ROOT
+from gitops_paths import ROOT
 
 # Exactly the files each Bundle carries: anything else (compose.yaml, workflows, bench results,
 # apps/groups.yaml, ...) swept into a bundle fails here.

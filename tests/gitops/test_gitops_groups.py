@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from conftest import ROOT
+from gitops_paths import ROOT
 from gitops_k8s import objects, workloads
 
 

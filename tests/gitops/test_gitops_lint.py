@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from gitops_paths import ROOT
 from tools.gitops.layout import tool
 
 DCLINT = ROOT / ".tools" / "dclint" / "node_modules" / ".bin" / "dclint"

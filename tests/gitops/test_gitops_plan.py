@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import ROOT
+from gitops_paths import ROOT
 from tools.gitops.layout import CACHE
 from tools.gitops.plan import diff_group, diff_settings
 from tools.gitops.render import render_tree

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import ROOT
+from gitops_paths import ROOT
 from gitops_k8s import objects
 from tools.gitops.k8s_schemas import kubeconform_location
 from tools.gitops.layout import BUNDLES, groups_file, tool

@@ -7,7 +7,7 @@ import tomllib
 import pytest
 import yaml
 
-from conftest import ROOT
+from gitops_paths import ROOT
 
 
 def _package_version(folder: str) -> str:
