@@ -146,3 +146,32 @@ def test_chart_helpers_are_identical_copies():
     copies = {f: (ROOT / f / ("base" if f == "." else "") / "templates/_facefleet.tpl").read_text() for f in BUNDLES.values()}
     assert len(copies) == 5, sorted(copies)
     assert len(set(copies.values())) == 1, "edit base/templates/_facefleet.tpl and copy it to apps/*/templates/"
+
+
+def test_gitrepo_targets_restrict_every_bundle_per_fleets_matcher(rendering, tmp_path):
+    """With the GitRepo's targets added the way Fleet's GitRepo job adds them (targets and
+    restrictions), Fleet's matcher sends every bundle to edge and cloud clusters and none elsewhere."""
+    from tools.gitops.engines import fleet_apply, fleet_match
+    from tools.gitops.layout import targets
+
+    gitrepo = yaml.safe_load((ROOT / "clusters" / "gitrepo.yaml").read_text())
+    targets_file = tmp_path / "targets.yaml"
+    gitrepo_targets = gitrepo["spec"]["targets"]
+    targets_file.write_text(yaml.safe_dump({"targets": gitrepo_targets, "targetRestrictions": gitrepo_targets}))
+    bundles = fleet_apply(rendering.tree, "facefleet", ["."], targets_file)
+    assert len(bundles) == len(EXPECTED_FILES)
+    for bundle in bundles:
+        path = tmp_path / f"{bundle['metadata']['name']}.yaml"
+        path.write_text(yaml.safe_dump(bundle))
+        for target in targets(rendering.tree):
+            got = fleet_match(path, target)
+            assert got == (None if target.name == "none" else target.name), (bundle["metadata"]["name"], target)
+
+
+@pytest.mark.shared
+def test_bundles_validate_against_the_fleet_bundle_crd(rendering, fleet_schemas):
+    import jsonschema
+    schema = json.loads((fleet_schemas / "jsonschema-strict" / "bundle_v1alpha1.json").read_text())
+    for bundle in rendering.bundles:
+        errors = list(jsonschema.Draft7Validator(schema).iter_errors(bundle))
+        assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors][:5]

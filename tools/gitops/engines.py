@@ -35,12 +35,14 @@ def _offline_kubeconfig() -> Path:
     return path
 
 
-def fleet_apply(tree: Path, repo_name: str, bundle_dirs: list[str]) -> list[dict]:
-    """The Bundle objects `fleet apply` makes from bundle_dirs of tree (as the GitRepo job does)."""
+def fleet_apply(tree: Path, repo_name: str, bundle_dirs: list[str], targets_file: Path | None = None) -> list[dict]:
+    """The Bundle objects `fleet apply` makes from bundle_dirs of tree (as the GitRepo job does;
+    targets_file holds the GitRepo's targets, which Fleet adds as targets and restrictions)."""
     run_env = env() | {"KUBECONFIG": str(_offline_kubeconfig())}
+    extra = ["--targets-file", str(targets_file)] if targets_file else []
     proc = subprocess.run(
         # One writer at a time: bundles are printed back to back, without document separators.
-        [tool("fleet"), "apply", "--bundle-creation-max-concurrency", "1", "--output", "-",
+        [tool("fleet"), "apply", "--bundle-creation-max-concurrency", "1", *extra, "--output", "-",
          repo_name, *bundle_dirs],
         cwd=tree, env=run_env, capture_output=True, text=True, timeout=300,
     )
@@ -62,3 +64,17 @@ def fleet_test(tree: Path, bundle_dir: str, target: Target) -> list[dict] | None
             return None
         raise EngineError(f"fleet test {bundle_dir} ({target.name}) failed: {proc.stderr.strip()}")
     return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+
+
+def fleet_match(bundle_file: Path, target: Target) -> str | None:
+    """Name of the Bundle target Fleet's matcher picks for a cluster like target (None: no match)."""
+    args = [tool("fleet"), "test", "--quiet", "--bundle-file", str(bundle_file), "--group", target.cluster_group]
+    for key, value in target.cluster_labels.items():
+        args += ["--label", f"{key}={value}"]
+    proc = subprocess.run(args, env=env(), capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        if NO_MATCH in proc.stderr:
+            return None
+        raise EngineError(f"fleet test -b {bundle_file} ({target.name}) failed: {proc.stderr.strip()}")
+    match = re.search(r"# Matched: (\S+)", proc.stderr)
+    return match.group(1) if match else ""
