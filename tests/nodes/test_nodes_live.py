@@ -232,7 +232,7 @@ def test_rancher_answering_something_else_fails(backend, rancher_stub):
 
 
 # ---------------------------------------------------------------- postflight here: no k3s
-SHELL_NOT_FOUND = r"(sh: 1: k3s: not found|/bin/sh: 1: k3s: not found|sh: k3s: not found)"
+SHELL_NOT_FOUND = r"(/bin/)?sh: (1: k3s: not found|line 1: k3s: command not found|k3s: not found)"
 
 
 @pytest.mark.skipif(shutil.which("k3s") is not None, reason="k3s is installed on this machine")

@@ -102,7 +102,8 @@ class HostRunner:
     def __call__(self, command: str) -> Output:
         if command not in self._cache:
             try:
-                result = self.host.run(command)
+                # `sh -c`, as in a batch: the same shell (and wording) whatever the login shell
+                result = self.host.run("sh -c %s", command)
             except Exception as exc:  # testinfra raises on ssh failure (exit 255), paramiko errors…
                 raise Unreachable(_reason(exc), self.label) from exc
             self._cache[command] = Output(result.rc, result.stdout, result.stderr)
