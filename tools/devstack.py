@@ -94,8 +94,8 @@ def ui_command() -> list[str] | None:
     app = ROOT / "ui" / "facefleet_ui" / "app.py"
     if not WITH_UI or not app.exists():
         return None
-    return [PY, "-m", "streamlit", "run", str(app), "--server.address", HOST, "--server.port", str(UI_PORT),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    # ui/facefleet_ui/__main__.py adds: headless, no usage stats, no file watcher, no error details.
+    return [PY, "-m", "facefleet_ui", "--host", HOST, "--port", str(UI_PORT)]
 
 
 class Supervisor:

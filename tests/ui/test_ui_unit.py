@@ -1,0 +1,379 @@
+"""Unit tests of the ui's non-media logic: config, HTTP client, frame quality, the real frame
+callbacks fed synthetic frames, the 0.79 race fix, and the page flows under AppTest with the
+webrtc component stubbed and the recognizer replaced by an httpx.MockTransport.
+
+The end-to-end behaviour against the real recognizer is in test_ui_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import av
+import cv2
+import httpx
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from facefleet_ui import capture, config, quality, resources, session, webrtc
+from facefleet_ui.client import RecognizerClient, RecognizerError, Unavailable
+from support import faces
+
+APP = str(Path(__file__).resolve().parents[2] / "ui" / "facefleet_ui" / "app.py")
+TOKEN = "eyJ0ZXN0.tok.en-123456"
+
+
+def bgr(img) -> np.ndarray:
+    return cv2.cvtColor(faces.as_array(img), cv2.COLOR_RGB2BGR)
+
+
+def frame_of(img) -> av.VideoFrame:
+    return av.VideoFrame.from_ndarray(bgr(img), format="bgr24")
+
+
+# -- config --------------------------------------------------------------------------------------
+def test_defaults_never_reach_public_ice_servers():
+    s = config.load(env={})
+    assert s.recognizer_url == "http://127.0.0.1:8000"
+    assert webrtc.rtc_configuration(s) == {"iceServers": []}
+    assert s.api_key is None and not s.webrtc_loopback
+
+
+def test_ice_servers_api_key_and_loopback_from_env():
+    turn = [{"urls": ["turn:turn.example:3478"], "username": "u", "credential": "c"}]
+    s = config.load(env={"FACEFLEET_ICE_SERVERS": json.dumps(turn), "FACEFLEET_API_KEY": "k" * 20,
+                         "FACEFLEET_WEBRTC_LOOPBACK": "1", "RECOGNIZER_URL": "http://rec:8000/"})
+    assert webrtc.rtc_configuration(s) == {"iceServers": turn}
+    assert s.recognizer_url == "http://rec:8000" and s.webrtc_loopback
+    assert "k" * 20 not in repr(s), "the API key never appears in logs or the page"
+
+
+def test_api_key_from_streamlit_secrets():
+    assert config.load(env={}, secrets={"FACEFLEET_API_KEY": "s" * 20}).api_key == "s" * 20
+
+
+@pytest.mark.parametrize("raw", ["not json", '{"urls": "stun:x"}', '[{"url": "stun:x"}]'])
+def test_malformed_ice_servers_are_refused(raw):
+    with pytest.raises(config.ConfigError):
+        config.parse_ice_servers(raw)
+
+
+def test_loopback_hook_offers_only_127_0_0_1(monkeypatch):
+    import aioice.ice
+
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
+    monkeypatch.setattr(webrtc, "_LOOPBACK_INSTALLED", False)
+    webrtc.install_loopback(True)
+    assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1"]
+
+
+# -- HTTP client -----------------------------------------------------------------------------------
+def client_for(handler) -> RecognizerClient:
+    return RecognizerClient(config.load(env={"FACEFLEET_API_KEY": "k" * 20}),
+                            transport=httpx.MockTransport(handler))
+
+
+def test_client_maps_contract_errors():
+    def handler(req):
+        if req.url.path == "/v1/login":
+            return httpx.Response(429, json={"error": "locked_out", "detail": "wait"},
+                                  headers={"Retry-After": "42"})
+        if req.url.path == "/v1/users":
+            assert req.headers["X-API-Key"] == "k" * 20
+            return httpx.Response(409, json={"error": "user_exists", "detail": "taken"})
+        return httpx.Response(503, json={"error": "unavailable", "detail": "db down"})
+
+    c = client_for(handler)
+    with pytest.raises(RecognizerError) as e:
+        c.login(b"jpeg", "alice")
+    assert (e.value.code, e.value.retry_after_s) == ("locked_out", 42)
+    with pytest.raises(RecognizerError, match="user_exists"):
+        c.enrol("alice", [b"a", b"b"])
+    with pytest.raises(Unavailable):
+        c.me(TOKEN)
+
+
+def test_client_turns_connection_errors_into_unavailable():
+    def handler(req):
+        raise httpx.ConnectError("refused", request=req)
+
+    c = client_for(handler)
+    with pytest.raises(Unavailable):
+        c.login(b"jpeg")
+    assert c.ready() is False
+
+
+# -- frame quality -----------------------------------------------------------------------------------
+def test_quality_accepts_one_sharp_face_and_says_why_not_otherwise():
+    s = config.Settings()
+    ok = quality.assess(bgr(faces.variant(faces.astronaut())), min_face_px=s.min_face_px, min_sharpness=s.min_sharpness)
+    assert ok.usable and len(ok.faces) == 1
+    blank = quality.assess(np.full((480, 640, 3), 120, np.uint8), min_face_px=64, min_sharpness=25)
+    assert blank.reason == "no face in view"
+    blurred = quality.assess(cv2.GaussianBlur(bgr(faces.astronaut()), (21, 21), 7), min_face_px=64, min_sharpness=25)
+    assert not blurred.usable
+    two = quality.assess(bgr(faces.side_by_side(faces.astronaut(), faces.variant(faces.astronaut()))),
+                         min_face_px=64, min_sharpness=25)
+    assert two.reason == "more than one face in view"
+    small = quality.assess(bgr(faces.astronaut().resize((256, 256))), min_face_px=64, min_sharpness=25)
+    assert small.reason == "come closer: the face is too small"
+
+
+# -- the real frame callbacks, fed synthetic frames --------------------------------------------------
+def test_login_callback_logs_in_with_first_usable_frame_and_outlines_face():
+    seen = []
+
+    def handler(req):
+        seen.append(req)
+        return httpx.Response(200, json={"username": "alice", "token": TOKEN, "distance": 0.1, "threshold": 0.6})
+
+    settings = config.Settings(retry_after_failure_s=0.0)
+    cap = capture.LoginCapture(settings, lambda: RecognizerClient(settings, httpx.MockTransport(handler)))
+    cap.username = "alice"
+    empty = av.VideoFrame.from_ndarray(np.full((480, 640, 3), 90, np.uint8), format="bgr24")
+    cap(empty)
+    assert not seen and cap.snapshot().hint == "no face in view"
+    src = frame_of(faces.variant(faces.astronaut()))
+    pristine = src.to_ndarray(format="bgr24").copy()
+    out = cap(src)
+    drawn = out.to_ndarray(format="bgr24")
+    assert drawn.shape == pristine.shape and not np.array_equal(drawn, pristine), "the face is outlined"
+    deadline = time.monotonic() + 10
+    while (result := cap.take_success()) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert result is not None and result.username == "alice"
+    assert len(seen) == 1 and b'name="username"' in seen[0].content and b"\xff\xd8" in seen[0].content
+    assert cap.snapshot().frames == 2
+
+
+def test_login_callback_waits_after_a_failure():
+    calls = []
+
+    def handler(req):
+        calls.append(req)
+        return httpx.Response(401, json={"error": "no_match", "detail": "no"})
+
+    settings = config.Settings(retry_after_failure_s=60.0)
+    cap = capture.LoginCapture(settings, lambda: RecognizerClient(settings, httpx.MockTransport(handler)))
+    f = frame_of(faces.grace_hopper())
+    cap(f)
+    deadline = time.monotonic() + 10
+    while cap.snapshot().outcome is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for _ in range(3):
+        cap(f)
+    time.sleep(0.2)
+    assert len(calls) == 1, "no attempt at frame rate after a rejection"
+    assert cap.snapshot().outcome.error.code == "no_match"
+
+
+def test_register_callback_keeps_spaced_usable_frames_only_when_armed():
+    cap = capture.RegisterCapture(config.Settings(register_frames=3, register_interval_s=0.0))
+    f = frame_of(faces.variant(faces.astronaut()))
+    cap(f)
+    assert cap.snapshot().shots == ()
+    cap.armed = True
+    cap(av.VideoFrame.from_ndarray(np.full((480, 640, 3), 90, np.uint8), format="bgr24"))
+    for _ in range(5):
+        cap(f)
+    shots = cap.snapshot().shots
+    assert cap.complete() and len(shots) == 3 and all(s[:2] == b"\xff\xd8" for s in shots)
+
+
+# -- the streamlit-webrtc 0.79 run-count race --------------------------------------------------------
+def _race(monkeypatch, fix: bool) -> bool:
+    """Render the real webrtc_streamer twice with the run counter jumping by two in between (as
+    when a run is interrupted during the handshake); True when the context kept its worker."""
+    import streamlit_webrtc.component as comp
+
+    state: dict = {}
+    count = {"n": 0}
+
+    class FakeState(dict):
+        __getattr__ = dict.__getitem__
+
+    monkeypatch.setattr(comp.st, "session_state", state)
+    monkeypatch.setattr(webrtc.st, "session_state", state)
+    monkeypatch.setattr(comp, "get_this_session_info", lambda: object())
+    monkeypatch.setattr(comp, "get_script_run_count", lambda _info: count["n"])
+    monkeypatch.setattr(comp, "_component_func", lambda **kw: {"playing": True})
+    monkeypatch.setattr(comp, "enhance_frontend_rtc_configuration", lambda c: c)
+
+    class Worker:
+        backend = "aiortc"
+        local_description = None
+        stopped = False
+
+        def stop(self):
+            self.stopped = True
+
+        def update_video_callbacks(self, **kw):
+            pass
+
+    settings = config.Settings(webrtc_race_fix=fix)
+    webrtc.streamer("cam", settings, lambda f: f)
+    ctx = state["cam"]
+    worker = Worker()
+    ctx._set_worker(worker)
+    ctx._set_state(comp.WebRtcStreamerState(playing=True, signalling=False))
+    count["n"] += 2  # an interrupted run: the component was on screen all along
+    webrtc.streamer("cam", settings, lambda f: f)
+    return state["cam"]._get_worker() is worker and not worker.stopped
+
+
+def test_race_kills_the_stream_without_the_fix(monkeypatch):
+    assert _race(monkeypatch, fix=False) is False
+
+
+def test_race_fix_keeps_the_stream(monkeypatch):
+    assert _race(monkeypatch, fix=True) is True
+
+
+def test_streamlit_webrtc_is_pinned():
+    import importlib.metadata as md
+
+    assert md.version("streamlit-webrtc") == "0.79.0", "the race fix is written against 0.79.0"
+    pyproject = (Path(__file__).resolve().parents[2] / "ui" / "pyproject.toml").read_text()
+    assert '"streamlit-webrtc==0.79.0"' in pyproject
+
+
+# -- page flows under AppTest --------------------------------------------------------------------------
+class FakeRecognizer:
+    """Enough of the contract for page flows; `up=False` simulates a stopped recognizer."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.deleted = False
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, req: httpx.Request) -> httpx.Response:
+        self.requests.append(req)
+        if not self.up:
+            raise httpx.ConnectError("refused", request=req)
+        path, auth = req.url.path, req.headers.get("Authorization")
+        if path == "/readyz":
+            return httpx.Response(200, json={"status": "ready"})
+        if path.startswith("/v1/me") and auth != f"Bearer {TOKEN}":
+            return httpx.Response(401, json={"error": "unauthorized", "detail": "bad token"})
+        if path == "/v1/me" and req.method == "DELETE":
+            self.deleted = True
+            return httpx.Response(204)
+        if path == "/v1/me":
+            return httpx.Response(200, json={"username": "al_ice", "expires_at": "2099-01-01T00:00:00Z"})
+        if path == "/v1/me/attempts":
+            return httpx.Response(200, json={"attempts": [{"at": "2026-11-25T17:00:00Z", "result": "success",
+                                                           "distance": 0.1}]})
+        return httpx.Response(404, json={"error": "not_found", "detail": path})
+
+
+@pytest.fixture()
+def page(monkeypatch):
+    fake = FakeRecognizer()
+    rendered: list[str] = []
+    monkeypatch.setattr(resources, "TRANSPORT", httpx.MockTransport(fake))
+    monkeypatch.setattr(webrtc, "streamer", lambda key, settings, cb, **kw: rendered.append(key))
+    monkeypatch.setattr(session, "COOKIES_OVERRIDE", {})
+    monkeypatch.setenv("FACEFLEET_API_KEY", "k" * 20)
+    resources.settings.clear()
+    resources.client.clear()
+    at = AppTest.from_file(APP, default_timeout=30)
+    yield at, fake, rendered
+    resources.settings.clear()
+    resources.client.clear()
+
+
+def texts(at) -> str:
+    parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "success",
+                                  "warning", "error", "info") for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_first_page_is_login_with_camera(page):
+    at, _, rendered = page
+    at.run()
+    assert not at.exception
+    assert "Log in with your face" in texts(at) and rendered == ["login-camera"]
+    assert "k" * 20 not in texts(at)
+
+
+def test_cookie_session_is_restored_and_logout_clears_it(page, monkeypatch):
+    at, fake, rendered = page
+    monkeypatch.setattr(session, "COOKIES_OVERRIDE", {session.COOKIE: TOKEN})
+    at.run()
+    assert at.header[0].value == "Welcome, al\\_ice"  # Markdown-escaped: renders `Welcome, al_ice`
+    assert "expires at 2099-01-01T00:00:00Z" in texts(at) and rendered == []
+    at.button(key="logout").click().run()
+    assert "You are logged out." in texts(at) and "Welcome" not in texts(at)
+
+
+def test_invalid_cookie_shows_login(page, monkeypatch):
+    at, _, _ = page
+    monkeypatch.setattr(session, "COOKIES_OVERRIDE", {session.COOKIE: "expired-token-123"})
+    at.run()
+    assert "Log in with your face" in texts(at) and not at.header
+
+
+def test_successful_capture_switches_to_account_view(page):
+    at, _, _ = page
+    at.run()
+    cap = at.session_state["login_capture"]
+    cap._outcome = capture.LoginOutcome(ok=capture.LoginResult("al_ice", TOKEN))
+    at.run()
+    assert at.header[0].value == "Welcome, al\\_ice"
+
+
+def test_rejected_capture_shows_message_and_keeps_camera(page):
+    at, _, rendered = page
+    at.run()
+    cap = at.session_state["login_capture"]
+    cap._outcome = capture.LoginOutcome(error=RecognizerError(401, "no_match", "no"))
+    at.run()
+    assert "Face not recognised" in texts(at) and rendered[-1] == "login-camera"
+
+
+def test_lockout_says_how_long_to_wait(page):
+    at, _, _ = page
+    at.run()
+    at.session_state["login_capture"]._outcome = capture.LoginOutcome(
+        error=RecognizerError(429, "locked_out", "locked", retry_after_s=120))
+    at.run()
+    assert "try again in 120 s" in texts(at)
+
+
+def test_recognizer_down_shows_banner_not_traceback(page):
+    at, fake, _ = page
+    fake.up = False
+    at.run()
+    assert not at.exception
+    assert any("The recognizer is unavailable" in e.value for e in at.error)
+
+
+def test_delete_account_needs_confirmation(page, monkeypatch):
+    at, fake, _ = page
+    monkeypatch.setattr(session, "COOKIES_OVERRIDE", {session.COOKIE: TOKEN})
+    at.run()
+    at.button(key="delete").click().run()
+    assert not fake.deleted and "cannot be undone" in texts(at)
+    at.button(key="delete_confirm").click().run()
+    assert fake.deleted and "are deleted" in texts(at)
+
+
+def test_register_view_needs_api_key(page, monkeypatch):
+    at, _, rendered = page
+    monkeypatch.delenv("FACEFLEET_API_KEY")
+    resources.settings.clear()
+    at.run()
+    at.radio(key="view").set_value("Register").run()
+    assert "Registration is switched off" in texts(at) and "register-camera" not in rendered
+
+
+def test_session_cookie_lifetime_follows_token():
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert session.seconds_left("2026-01-01T00:10:00Z", now) == 600
+    assert session.seconds_left("2025-12-31T23:00:00+00:00", now) == 0
+    assert session.seconds_left("garbage", now) == 0

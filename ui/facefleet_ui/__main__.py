@@ -1,0 +1,46 @@
+"""`python -m facefleet_ui`: run the Streamlit server with the flags this app needs.
+
+Defaults: 127.0.0.1:8501, headless, no usage statistics, no file watcher, no error details in
+the page, no network access of its own. --host/--port (or FACEFLEET_UI_HOST / FACEFLEET_UI_PORT)
+override the address (the container listens on 0.0.0.0); Streamlit's own STREAMLIT_SERVER_BASE_URL_PATH sets
+the path prefix behind an ingress. Extra arguments are passed to `streamlit run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+APP = Path(__file__).with_name("app.py")
+
+
+def command(argv: list[str] | None = None) -> list[str]:
+    parser = argparse.ArgumentParser(prog="python -m facefleet_ui", description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("FACEFLEET_UI_HOST", "127.0.0.1"))
+    parser.add_argument("--port", default=os.environ.get("FACEFLEET_UI_PORT", "8501"))
+    args, rest = parser.parse_known_args(argv or [])
+    host, port = args.host, str(args.port)
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.address", host,
+        "--server.port", port,
+        "--server.headless", "true",
+        "--server.fileWatcherType", "none",
+        "--server.runOnSave", "false",
+        "--browser.gatherUsageStats", "false",
+        "--client.showErrorDetails", "none",
+        "--client.toolbarMode", "minimal",
+        "--global.developmentMode", "false",
+        *rest,
+    ]
+
+
+def main() -> None:
+    cmd = command(sys.argv[1:])
+    os.execv(cmd[0], cmd)
+
+
+if __name__ == "__main__":
+    main()

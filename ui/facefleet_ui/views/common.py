@@ -1,0 +1,52 @@
+"""Pieces every view uses: the recognizer status banner and human messages for errors."""
+
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from .. import resources
+from ..client import RecognizerError
+
+USERNAME = re.compile(r"^[a-z0-9_.-]{3,64}$")
+UNAVAILABLE = "The recognizer is unavailable right now, so nobody can log in or register. Retrying automatically…"
+
+
+def md_escape(text: str) -> str:
+    """Escape Markdown so a username like `a_b_c` renders literally."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|>~<])", r"\\\1", text)
+
+
+def unavailable_banner(extra: str | None = None) -> None:
+    st.error(f"⚠️ {UNAVAILABLE}" + (f" ({extra})" if extra else ""), icon=None)
+
+
+@st.fragment(run_every=3)
+def status_banner() -> None:
+    """Checks /readyz every few seconds and shows a banner while the recognizer is not ready."""
+    ready = resources.client().ready()
+    st.session_state.recognizer_ready = ready
+    if not ready:
+        unavailable_banner()
+        st.button("Retry now", key="retry_banner")
+
+
+def error_message(exc: RecognizerError, username: str | None = None) -> str:
+    who = f" as **{md_escape(username)}**" if username else ""
+    match exc.code:
+        case "no_match":
+            return f"Face not recognised{who}. Look at the camera to try again, or register first."
+        case "locked_out":
+            wait = f" in {exc.retry_after_s} s" if exc.retry_after_s else " later"
+            return f"Too many failed attempts{who}. You can try again{wait}."
+        case "user_exists":
+            return f"The username {md_escape(username or '')} is already taken. Choose another one."
+        case "no_face" | "multiple_faces" | "face_too_small" | "not_an_image" | "image_too_large":
+            return f"That image cannot be used: {exc.detail or exc.code}."
+        case "invalid_username":
+            return "Usernames are 3 to 64 characters: lowercase letters, digits, dot, dash, underscore."
+        case "unauthorized":
+            return "The ui is not authorised to do that (check its API key)."
+        case _:
+            return f"{exc.detail or exc.code}"
