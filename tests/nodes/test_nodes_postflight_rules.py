@@ -209,19 +209,21 @@ def test_fleet_agent(pi, fixture_json):
 
 # ---------------------------------------------------------------- facefleet pods
 def test_facefleet_pods_ready_ignores_finished_jobs(pi, fixture_json):
-    f, _ = check("facefleet_pods", pi(), {APP_CMD: as_output(fixture_json("pods-facefleet-ready.json"))})
+    pods = fixture_json("pods-facefleet-ready.json")
+    f, _ = check("facefleet_pods", pi(), {APP_CMD: as_output(pods)})
     assert f.status == "pass" and f.message == "3 pods Ready in facefleet"
 
 
 def test_facefleet_pods_broken(pi, fixture_json):
-    f, _ = check("facefleet_pods", pi(), {APP_CMD: as_output(fixture_json("pods-facefleet-broken.json"))})
+    pods = fixture_json("pods-facefleet-broken.json")
+    f, _ = check("facefleet_pods", pi(), {APP_CMD: as_output(pods)})
     assert f.message == (
-        "facefleet_pods: found 3 of 3 pods not Ready: ui-6d5f8b7c9d-x2k4p (ui running but not "
-        "ready), recognizer-7b9c6d8f5-q8w3z (CrashLoopBackOff), database-0 (Pending: 0/1 nodes are "
-        "available: 1 node(s) had untolerated taint {facefleet.io/edge: true}. preemption: 0/1 "
-        "nodes are available: 1 Preemption is not helpful for scheduling.), expected every pod in "
-        "facefleet Ready; fix: read `kubectl -n facefleet describe pod ui-6d5f8b7c9d-x2k4p` and "
-        "its logs.")
+        "facefleet_pods: found 3 of 3 pods not Ready: facefleet-ui-6d5f8b7c9d-x2k4p (ui running "
+        "but not ready), facefleet-recognizer-7b9c6d8f5-q8w3z (CrashLoopBackOff), "
+        "facefleet-database-0 (Pending: 0/1 nodes are available: 1 node(s) had untolerated taint "
+        "{facefleet.io/edge: true}. preemption: 0/1 nodes are available: 1 Preemption is not "
+        "helpful for scheduling.), expected every pod in facefleet Ready; fix: read `kubectl -n "
+        "facefleet describe pod facefleet-ui-6d5f8b7c9d-x2k4p` and its logs.")
     f, _ = check("facefleet_pods", pi(), {APP_CMD: as_output(fixture_json("pods-empty.json"))})
     assert f.status == "fail" and "found no pods in namespace facefleet" in f.message
 
@@ -229,14 +231,14 @@ def test_facefleet_pods_broken(pi, fixture_json):
 # ---------------------------------------------------------------- recognizer /readyz
 def test_readyz_is_asked_from_the_ui_pod(pi, fixture_json):
     pods = fixture_json("pods-facefleet-ready.json")
-    assert probe_pod(pods) == ("ui-6d5f8b7c9d-x2k4p", "ui")
+    assert probe_pod(pods) == ("facefleet-ui-6d5f8b7c9d-x2k4p", "ui")
     f, kube = check("recognizer_readyz", pi(), {
         APP_CMD: as_output(pods),
-        "k3s kubectl exec -n facefleet ui-6d5f8b7c9d-x2k4p -c ui -- python -c *":
+        "k3s kubectl exec -n facefleet facefleet-ui-6d5f8b7c9d-x2k4p -c ui -- python3 -c *":
             recorded(fixture_json, "readyz exec", "ok")})
     assert f.status == "pass"
-    assert f.message == ("http://recognizer:8000/readyz answered 200 (asked from "
-                         "ui-6d5f8b7c9d-x2k4p/ui)")
+    assert f.message == ("http://facefleet-recognizer:8000/readyz answered 200 (asked from "
+                         "facefleet-ui-6d5f8b7c9d-x2k4p/ui)")
     assert "RECOGNIZER_URL" in kube.asked[-1] and "/readyz" in kube.asked[-1]
 
 
@@ -249,7 +251,7 @@ def test_readyz_failures(pi, fixture_json, case, found):
         APP_CMD: as_output(fixture_json("pods-facefleet-ready.json")),
         "k3s kubectl exec *": recorded(fixture_json, "readyz exec", case)})
     assert f.message.startswith(f"recognizer_readyz: found {found} (asked from "
-                                "ui-6d5f8b7c9d-x2k4p/ui), expected HTTP 200 from the recognizer's "
+                                "facefleet-ui-6d5f8b7c9d-x2k4p/ui), expected HTTP 200 from the recognizer's "
                                 "/readyz through its Service; fix: read the recognizer pods' logs")
 
 

@@ -302,7 +302,7 @@ def gather_readyz(r: Runners, ctx: Context) -> dict[str, Output]:
     if target:
         script = READYZ_SCRIPT.format(path=pf["readyz_path"])
         command = (f"{kubectl(ctx)} exec -n {shlex.quote(ns)} {shlex.quote(target[0])} "
-                   f"-c {shlex.quote(target[1])} -- python -c {shlex.quote(script)}")
+                   f"-c {shlex.quote(target[1])} -- python3 -c {shlex.quote(script)}")
         found["exec"] = r.cluster(command)
         found["via"] = Output(0, f"{target[0]}/{target[1]}")
     return found
