@@ -1,0 +1,58 @@
+"""Settings from the environment, and `serve` refusing to start without what it needs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from recognizer.config import ConfigError, Settings
+from recognizer.faces import metric
+from support.stack import ROOT, free_port
+
+SECRETS = {"FACEFLEET_API_KEY": "k" * 16, "FACEFLEET_TOKEN_SECRET": "t" * 16, "FACEFLEET_EMBEDDING_KEY": "e" * 16}
+
+
+def test_defaults():
+    s = Settings.from_env({})
+    assert s.mongo_url == "mongodb://127.0.0.1:27017/" and s.threshold == metric.DEFAULT_THRESHOLD
+    assert (s.lockout_failures, s.lockout_window_s, s.lockout_s) == (5, 300, 300)
+    assert s.max_image_bytes == 10 * 1024 * 1024 and s.min_face_px == 48 and s.db_timeout_ms <= 3000
+
+
+def test_overrides():
+    s = Settings.from_env({"MONGO_URL": "mongodb://db:27017/", "FACEFLEET_THRESHOLD": "0.5",
+                           "FACEFLEET_LOCKOUT_S": "60", "FACEFLEET_TOKEN_TTL_S": "120", **SECRETS})
+    assert (s.mongo_url, s.threshold, s.lockout_s, s.token_ttl_s) == ("mongodb://db:27017/", 0.5, 60, 120)
+    s.check_secrets()
+
+
+@pytest.mark.parametrize("env", [{"FACEFLEET_DB_TIMEOUT_MS": "5000"}, {"FACEFLEET_LOCKOUT_S": "soon"},
+                                 {"FACEFLEET_THRESHOLD": "x"}, {"FACEFLEET_MIN_FACE_PX": "0"}])
+def test_bad_values_name_the_variable(env):
+    with pytest.raises(ConfigError, match=next(iter(env))):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize("missing", list(SECRETS))
+def test_secrets_required(missing):
+    with pytest.raises(ConfigError, match=missing):
+        Settings.from_env({**SECRETS, missing: "short"}).check_secrets()
+
+
+def _serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("FACEFLEET_")}
+    return subprocess.run([sys.executable, "-m", "recognizer", "serve", "--port", str(free_port())],
+                          env={**base, **env}, capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+def test_serve_refuses_to_start_without_secrets():
+    out = _serve({"DEEPFACE_HOME": str(ROOT / ".cache" / "deepface")})
+    assert out.returncode == 2 and "FACEFLEET_API_KEY" in out.stderr
+
+
+def test_serve_refuses_to_start_without_weights(tmp_path):
+    out = _serve({**SECRETS, "DEEPFACE_HOME": str(tmp_path)})
+    assert out.returncode == 2 and "make weights" in out.stderr
