@@ -5,6 +5,8 @@ FERRETDB_VERSION := v1.24.2
 FERRETDB_MODULE  := github.com/FerretDB/FerretDB
 FERRETDB_BIN     := $(TOOLS)/bin/ferretdb
 FERRETDB_SRC     := $(CACHE)/ferretdb-src/$(FERRETDB_VERSION)
+# FerretDB v1.24 needs Go >= 1.24 (GOTOOLCHAIN=local: no toolchain download); Debian's golang is too old.
+GO ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/go)
 
 TEST_SETUP += database
 
@@ -16,11 +18,11 @@ database: $(FERRETDB_BIN) ## build FerretDB (SQLite backend) into .tools/bin
 $(FERRETDB_BIN): mk/database.mk
 	@echo "==> building FerretDB $(FERRETDB_VERSION) (Go module proxy, cached under .cache/go)"
 	@mkdir -p $(TOOLS)/bin $(dir $(FERRETDB_SRC))
-	dir=$$(go mod download -json $(FERRETDB_MODULE)@$(FERRETDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	dir=$$($(GO) mod download -json $(FERRETDB_MODULE)@$(FERRETDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
 	test -n "$$dir"; \
 	rm -rf $(FERRETDB_SRC); cp -r "$$dir" $(FERRETDB_SRC); chmod -R u+w $(FERRETDB_SRC); \
 	echo $(FERRETDB_VERSION) > $(FERRETDB_SRC)/build/version/version.txt; \
 	echo release > $(FERRETDB_SRC)/build/version/package.txt; \
-	cd $(FERRETDB_SRC) && nice -n 10 go build -buildvcs=false -trimpath -ldflags '-s -w' -o $@.tmp ./cmd/ferretdb
+	cd $(FERRETDB_SRC) && nice -n 10 $(GO) build -buildvcs=false -trimpath -ldflags '-s -w' -o $@.tmp ./cmd/ferretdb
 	mv $@.tmp $@
 	@$@ --version | head -1
