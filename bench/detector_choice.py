@@ -1,14 +1,17 @@
-"""Choose the face detector and the detection sizes by measurement (results in recognizer/README.md).
+"""Choose the face detector and its detection size by measurement (results in recognizer/README.md).
 
-Two measurements per configuration, in one run:
+Two measurements, in one run:
 - LFW View 1: 10-fold cross-validated accuracy on a seeded sample of pairsDevTrain.txt pairs
   (never pairsDevTest.txt, which is kept for the final report), how often a face was found,
   and the time per 250x250 image (decode + detect + landmarks + chip + embedding);
-- webcam frames: detection rate and latency per frame (bytes in, Face out, the service path)
-  on ../shared/data/video/miranda_single_face_640x360.mjpeg, at 640x360 and upscaled to
-  1280x720, next to the bare forward pass of the network on one chip.
+- webcam frames from ../shared/data/video/miranda_single_face_640x360.mjpeg (127 frames, one
+  face): as recorded (face ~90 px), upscaled to 1280x720, and zoomed 2x around the face (a
+  close webcam face of ~180 px in 640x360). For each frame, every configuration runs the
+  service path (JPEG bytes -> Face) and the bare forward pass (150x150 chip -> 128-d) runs
+  too, interleaved, so a busy shared CPU slows all of them alike; the report gives detection
+  rates, p50 latencies and each configuration's ratio to the forward pass.
 
-    nice -n 10 .venv/bin/python -m bench.detector_choice [--pairs 600] [--configs hog,cnn,haar]
+    nice -n 10 .venv/bin/python -m bench.detector_choice [--pairs 600] [--configs hog,cnn,haar] [--cnn-frames 16]
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ RESULTS = ROOT / "bench" / "results" / "detector_choice.json"
 
 CONFIGS = {
     "hog": lfw.PipelineConfig(detector="hog", detect_size=640),
+    "hog-480": lfw.PipelineConfig(detector="hog", detect_size=480),
     "hog-320": lfw.PipelineConfig(detector="hog", detect_size=320),
     "hog-full": lfw.PipelineConfig(detector="hog", detect_size=100_000),
-    "cnn": lfw.PipelineConfig(detector="cnn", detect_size=640),
-    "cnn-320": lfw.PipelineConfig(detector="cnn", detect_size=320),
     "haar": lfw.PipelineConfig(detector="haar", detect_size=640),
+    "cnn": lfw.PipelineConfig(detector="cnn", detect_size=640),
 }
+#: on 250x250 LFW images these run exactly the passes of the configuration named here.
+SAME_ON_LFW = {"hog-480": "hog", "hog-320": "hog", "hog-full": "hog"}
 
 
 def mjpeg_frames(path: Path) -> list[bytes]:
@@ -58,13 +63,28 @@ def mjpeg_frames(path: Path) -> list[bytes]:
     return frames
 
 
-def upscale(jpeg: bytes, size: tuple[int, int]) -> bytes:
-    from PIL import Image
-
-    img = Image.open(io.BytesIO(jpeg)).convert("RGB").resize(size, Image.BICUBIC)
+def _jpeg(img) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=90)
     return buf.getvalue()
+
+
+def upscale(jpeg: bytes, size: tuple[int, int]) -> bytes:
+    from PIL import Image
+
+    return _jpeg(Image.open(io.BytesIO(jpeg)).convert("RGB").resize(size, Image.BICUBIC))
+
+
+def zoom(jpeg: bytes, centre: tuple[float, float], factor: float = 2.0) -> bytes:
+    """Crop around `centre` and scale back to the frame size: the same face, `factor` times larger."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(jpeg)).convert("RGB")
+    w, h = img.size
+    cw, ch = w / factor, h / factor
+    x0 = min(max(0.0, centre[0] - cw / 2), w - cw)
+    y0 = min(max(0.0, centre[1] - ch / 2), h - ch)
+    return _jpeg(img.crop((int(x0), int(y0), int(x0 + cw), int(y0 + ch))).resize((w, h), Image.BICUBIC))
 
 
 def sample_pairs(n: int, seed: int = 11) -> list[lfw.Pair]:
@@ -75,9 +95,9 @@ def sample_pairs(n: int, seed: int = 11) -> list[lfw.Pair]:
     return rng.sample(same, n // 2) + rng.sample(diff, n // 2)
 
 
-def lfw_part(cfg: lfw.PipelineConfig, pairs: list[lfw.Pair]) -> dict:
+def lfw_part(cfg: lfw.PipelineConfig, pairs: list[lfw.Pair], processes: int) -> dict:
     rels = {r for p in pairs for r in (p.a, p.b)}
-    emb = lfw.embed_images(rels, cfg)
+    emb = lfw.embed_images(rels, cfg, processes=processes)
     d, same = lfw.pair_distances(pairs, emb)
     secs = [emb.seconds[r] for r in rels]
     return {
@@ -89,86 +109,101 @@ def lfw_part(cfg: lfw.PipelineConfig, pairs: list[lfw.Pair]) -> dict:
     }
 
 
-def percentile(xs: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(xs), q))
-
-
-def video_part(cfg: lfw.PipelineConfig, frames: list[bytes]) -> dict:
+def video_part(names: list[str], frames: list[bytes], cnn_frames: int) -> dict:
+    """Detection rate and latency per configuration on three webcam-like frame sets, interleaved."""
     from recognizer.errors import FacefleetError
-    from recognizer.faces.embedder import FaceEmbedder
-
-    emb = FaceEmbedder.load(detector=cfg.detector, detect_size=cfg.detect_size)
-    out = {}
-    for label, batch in (("640x360", frames), ("1280x720", [upscale(f, (1280, 720)) for f in frames])):
-        ms, results, sides = [], {}, []
-        emb.embed(batch[0])  # warm
-        for f in batch:
-            t0 = time.perf_counter()
-            try:
-                face = emb.embed(f)
-                results["ok"] = results.get("ok", 0) + 1
-                sides.append(min(face.box[2:]))
-            except FacefleetError as e:
-                results[e.code.value] = results.get(e.code.value, 0) + 1
-            ms.append(1000 * (time.perf_counter() - t0))
-        out[label] = {
-            "frames": len(batch),
-            "results": results,
-            "detection_rate": results.get("ok", 0) / len(batch),
-            "ms_p50": percentile(ms, 50),
-            "ms_p95": percentile(ms, 95),
-            "face_side_px_median": statistics.median(sides) if sides else None,
-        }
-    return out
-
-
-def forward_pass_ms(frames: list[bytes], rounds: int = 30) -> float:
-    """The bare embedding forward pass (150x150 chip -> 128-d), the floor of any login."""
     from recognizer.faces.embedder import FaceEmbedder
     from recognizer.faces.images import decode_image
 
-    emb = FaceEmbedder.load()
-    rgb = decode_image(frames[0])
-    det = emb.detections(rgb)[0]
-    chip = emb.chip(rgb, det)
-    net = emb._net
-    net.compute_face_descriptor(chip)
-    ms = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        net.compute_face_descriptor(chip)
-        ms.append(1000 * (time.perf_counter() - t0))
-    return statistics.median(ms)
+    embedders = {n: FaceEmbedder.load(detector=CONFIGS[n].detector, detect_size=CONFIGS[n].detect_size) for n in names}
+    ref = embedders.get("hog") or FaceEmbedder.load()
+    first = decode_image(frames[0])
+    d0 = ref.detections(first)[0]
+    centre = ((d0.left + d0.right) / 2, (d0.top + d0.bottom) / 2)
+    sets = {
+        "640x360": frames,
+        "1280x720": [upscale(f, (1280, 720)) for f in frames],
+        "640x360-zoom2": [zoom(f, centre) for f in frames],
+    }
+    out: dict = {}
+    for label, batch in sets.items():
+        ms = {n: [] for n in names}
+        fwd: list[float] = []
+        results = {n: {} for n in names}
+        sides = {n: [] for n in names}
+        for e in embedders.values():  # warm
+            try:
+                e.embed(batch[0])
+            except FacefleetError:
+                pass
+        for k, f in enumerate(batch):
+            rgb = decode_image(f)
+            found = ref.detections(rgb)
+            if found:
+                chip = ref.chip(rgb, found[0])
+                t0 = time.perf_counter()
+                ref._net.compute_face_descriptor(chip)
+                fwd.append(1000 * (time.perf_counter() - t0))
+            for n, e in embedders.items():
+                if CONFIGS[n].detector == "cnn" and k >= cnn_frames:
+                    continue
+                t0 = time.perf_counter()
+                try:
+                    face = e.embed(f)
+                    results[n]["ok"] = results[n].get("ok", 0) + 1
+                    sides[n].append(min(face.box[2:]))
+                except FacefleetError as err:
+                    results[n][err.code.value] = results[n].get(err.code.value, 0) + 1
+                ms[n].append(1000 * (time.perf_counter() - t0))
+        fwd_p50 = statistics.median(fwd)
+        out[label] = {"forward_pass_ms_p50": fwd_p50}
+        for n in names:
+            total = sum(results[n].values())
+            p50 = statistics.median(ms[n])
+            out[label][n] = {
+                "frames": total,
+                "results": results[n],
+                "detection_rate": results[n].get("ok", 0) / total,
+                "ms_p50": p50,
+                "ms_p95": float(np.percentile(ms[n], 95)),
+                "ratio_to_forward_pass": p50 / fwd_p50,
+                "face_side_px_median": statistics.median(sides[n]) if sides[n] else None,
+            }
+        print(label, json.dumps(out[label]))
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=600)
     ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--cnn-frames", type=int, default=16, help="frames per set timed for the (slow) CNN detector")
+    ap.add_argument("--frames", type=int, default=0, help="use only the first N video frames (0: all)")
     ap.add_argument("--no-video", action="store_true")
+    ap.add_argument("--no-lfw", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
+    names = args.configs.split(",")
     pairs = sample_pairs(args.pairs)
-    frames = mjpeg_frames(VIDEO)
     report: dict = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
                     "lfw_sample": {"file": "pairsDevTrain.txt", "pairs": len(pairs), "seed": 11}}
+    if not args.no_lfw:
+        report["lfw"] = {}
+        for name in names:
+            if name in SAME_ON_LFW:
+                report["lfw"][name] = f"same as {SAME_ON_LFW[name]}: LFW images (250x250) are never downscaled"
+            else:
+                report["lfw"][name] = lfw_part(CONFIGS[name], pairs, args.processes)
+            print(name, "LFW", json.dumps(report["lfw"][name]))
     if not args.no_video:
-        report["forward_pass_ms_p50"] = forward_pass_ms(frames)
-        print(f"bare forward pass: {report['forward_pass_ms_p50']:.1f} ms")
-    for name in args.configs.split(","):
-        cfg = CONFIGS[name]
-        entry = {"config": {"detector": cfg.detector, "detect_size": cfg.detect_size}}
-        if name in ("hog-full", "hog-320", "cnn-320"):  # on 250x250 LFW images: exactly the passes of "hog"/"cnn"
-            entry["lfw"] = "same as without the suffix: LFW images (250x250) are never downscaled"
-        else:
-            entry["lfw"] = lfw_part(cfg, pairs)
-        print(name, "LFW", json.dumps(entry["lfw"]))
-        if not args.no_video:
-            entry["video"] = video_part(cfg, frames)
-            print(name, "video", json.dumps(entry["video"]))
-        report[name] = entry
+        frames = mjpeg_frames(VIDEO)
+        report["video"] = video_part(names, frames[: args.frames or len(frames)], args.cnn_frames)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    for key in ("lfw", "video"):
+        if key in report and isinstance(previous.get(key), dict):
+            report[key] = {**previous[key], **report[key]}
     previous.update(report)
     RESULTS.write_text(json.dumps(previous, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")

@@ -145,14 +145,18 @@ class Search:
        once more at exactly the scale that makes it conclusive.
     3. If nothing was found, search once more at the scale that reveals faces of `smallest_px`
        (so a too-small face is reported as such rather than as no face).
-    Extra passes are capped at `max_scale` (relative to the original image).
+    The extra pass is capped at `max_scale` (relative to the original image) and at
+    `max_pass_pixels`, so a big image can never make the detector scan a huge upsampled copy
+    (in a 12-megapixel photo a face needs more than 40 px to be found at all).
     """
 
-    def __init__(self, raw: RawDetector, *, base_size: int, smallest_px: float, max_scale: float = 2.0) -> None:
+    def __init__(self, raw: RawDetector, *, base_size: int, smallest_px: float, max_scale: float = 2.0,
+                 max_pass_pixels: int = 1280 * 960) -> None:
         self.raw = raw
         self.base_size = base_size
         self.smallest_px = smallest_px
         self.max_scale = max_scale
+        self.max_pass_pixels = max_pass_pixels
 
     def _pass(self, rgb: np.ndarray, scale: float) -> list[Detection]:
         small = resize(rgb, scale)
@@ -172,7 +176,9 @@ class Search:
             needed = native / (math.sqrt(0.5) * side)  # scale at which a half-area face is visible
         else:
             needed = native / self.smallest_px
-        needed = min(needed * 1.05, self.max_scale)  # 5% margin for the detector's pyramid steps
+        h, w = rgb.shape[:2]
+        cap = min(self.max_scale, math.sqrt(self.max_pass_pixels / (h * w)))
+        needed = min(needed * 1.05, cap)  # 5% margin for the detector's pyramid steps
         if needed <= base:
             return found
         finer = self._pass(rgb, needed)

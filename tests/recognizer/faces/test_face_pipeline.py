@@ -277,3 +277,26 @@ def test_import_does_not_pull_tensorflow():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'torch')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+class _RecordingDetector:
+    """A raw detector that finds nothing and records the size of every image it scans."""
+
+    native_min_px = 80.0
+
+    def __init__(self) -> None:
+        self.scanned: list[tuple[int, int]] = []
+
+    def __call__(self, rgb, upsample):
+        self.scanned.append(rgb.shape[:2])
+        return []
+
+
+def test_search_never_scans_a_huge_copy():
+    from recognizer.faces.detect import Search
+
+    raw = _RecordingDetector()
+    search = Search(raw, base_size=640, smallest_px=40, max_pass_pixels=1280 * 960)
+    assert search(np.zeros((3000, 4000, 3), np.uint8)) == []
+    assert raw.scanned[0] == (480, 640)  # the base pass runs on a 640-pixel-wide copy
+    assert all(h * w <= 1280 * 960 * 1.01 for h, w in raw.scanned) and len(raw.scanned) == 2
