@@ -4,6 +4,7 @@
 #   make check-nodes INVENTORY=tests/nodes/inventory.example.yaml [GROUP=cloud] PHASE=postflight
 # Optional: RANCHER_URL=https://rancher.example.com THRESHOLDS=my-thresholds.yaml
 #           SSH_CONFIG=~/.ssh/config SSH_IDENTITY_FILE=~/.ssh/id_ed25519
+#           RECORD=folder (saves each host's command outputs, replayable as test fixtures)
 # Runs pytest with tests/nodes/check-nodes.ini and no auto-loaded plugins (fast, and apart from
 # the rest of the suite). Writes $(NODES_OUT)/nodes-<group|all>-<phase>.xml (JUnit) and .json
 # (NODES_OUT=test-artifacts); exits non-zero when a check fails or a host is unreachable.
@@ -20,7 +21,8 @@ NODES_ARGS = $(if $(INVENTORY),--nodes-inventory "$(INVENTORY)") \
   --nodes-role "$(ROLE)" $(if $(THRESHOLDS),--nodes-thresholds "$(THRESHOLDS)") \
   $(if $(RANCHER_URL),--nodes-rancher-url "$(RANCHER_URL)") \
   $(if $(SSH_CONFIG),--nodes-ssh-config "$(SSH_CONFIG)") \
-  $(if $(SSH_IDENTITY_FILE),--nodes-ssh-identity-file "$(SSH_IDENTITY_FILE)")
+  $(if $(SSH_IDENTITY_FILE),--nodes-ssh-identity-file "$(SSH_IDENTITY_FILE)") \
+  $(if $(RECORD),--nodes-record "$(RECORD)")
 
 .PHONY: check-nodes
 check-nodes: venv ## check hosts: GROUP=edge HOSTS=ssh://user@host (or INVENTORY=file) [PHASE=postflight]

@@ -80,12 +80,15 @@ def test_check_nodes_from_an_inventory(sshd, tmp_path):
 
 def test_check_nodes_postflight_and_usage_errors(tmp_path):
     run = make("check-nodes", "GROUP=cloud", "HOSTS=local://", "PHASE=postflight",
-               f"NODES_OUT={tmp_path}")
+               f"NODES_OUT={tmp_path}", f"RECORD={tmp_path}/rec")
     assert run.returncode != 0
     assert "postflight local://, group cloud, server: NOT READY" in run.stdout
     assert "  FAIL  k3s_config           k3s_config: found no readable /etc/rancher/k3s/config.yaml" \
         in run.stdout
     assert (tmp_path / "nodes-cloud-postflight.xml").exists()
+    recording = json.loads((tmp_path / "rec" / "local-postflight.json").read_text())
+    assert recording["node"]["systemctl is-active k3s"]["rc"] != 0
+    assert recording["phase"] == "postflight"
 
     run = make("check-nodes", f"NODES_OUT={tmp_path}")
     assert run.returncode != 0

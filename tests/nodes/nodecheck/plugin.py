@@ -5,7 +5,10 @@ checks (tests/nodes/check_*.py do not match pytest's test_*.py pattern either).
 """
 from __future__ import annotations
 
+import json
 import os
+import re
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--nodes-ssh-config", help="ssh_config file for ssh:// hosts")
     g.addoption("--nodes-ssh-identity-file", help="private key for ssh:// hosts")
     g.addoption("--nodes-report", help="also write the findings as JSON to this file")
+    g.addoption("--nodes-record", help="save every command's output per host and phase in this "
+                "folder (replayable: new fixtures, bug reports)")
 
 
 def _inventory(config: pytest.Config, known: list[str]) -> Inventory:
@@ -84,8 +89,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def _findings(config: pytest.Config, node: NodeSpec, phase: str) -> dict[str, Finding]:
     results: dict[tuple[NodeSpec, str], dict[str, Finding]] = config.stash[RESULTS]
     if (node, phase) not in results:
-        found = config.stash[PLAN].check_node(node, phase)
+        plan = config.stash[PLAN]
+        found = plan.check_node(node, phase)
         results[(node, phase)] = {f.check: f for f in found}
+        folder = config.getoption("--nodes-record")
+        if folder:
+            name = re.sub(r"[^A-Za-z0-9._-]+", "_", node.name).strip("_") or "host"
+            path = Path(folder) / f"{name}-{phase}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"node": asdict(node), "phase": phase,
+                                        **plan.recording(node)}, indent=2) + "\n")
     return results[(node, phase)]
 
 
@@ -118,10 +131,13 @@ MARK = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP"}
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    tr = terminalreporter
+    for rep in tr.stats.get("error", []):   # a bug in the checks themselves: show it whole
+        tr.write_sep("-", f"internal error in {rep.nodeid}")
+        tr.write_line(rep.longreprtext)
     results: dict[tuple[NodeSpec, str], dict[str, Finding]] = config.stash.get(RESULTS, {})
     if not results:
         return
-    tr = terminalreporter
     flat = []
     for (node, phase), findings in results.items():
         counts = {s: sum(f.status == s for f in findings.values()) for s in MARK}

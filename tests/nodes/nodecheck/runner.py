@@ -85,6 +85,11 @@ class HostRunner:
     def cached(self, command: str) -> Output | None:
         return self._cache.get(command)
 
+    def recording(self) -> dict[str, dict[str, Any]]:
+        """Every command run so far with its output (see ``replay``)."""
+        return {c: {"rc": o.rc, "stdout": o.stdout, "stderr": o.stderr}
+                for c, o in self._cache.items()}
+
     def prefetch(self, commands: Iterable[str]) -> None:
         """Run the commands not cached yet in one batch (one ssh round trip)."""
         todo = [c for c in dict.fromkeys(commands) if c not in self._cache]
@@ -108,6 +113,18 @@ class HostRunner:
                 raise Unreachable(_reason(exc), self.label) from exc
             self._cache[command] = Output(result.rc, result.stdout, result.stderr)
         return self._cache[command]
+
+
+def replay(recorded: Mapping[str, Mapping[str, Any]]) -> Callable[[str], Output]:
+    """A host that answers from a recording; a command it never saw is reported as such."""
+
+    def run(command: str) -> Output:
+        if command not in recorded:
+            return Output(127, "", f"not in the recording: {command}")
+        o = recorded[command]
+        return Output(int(o["rc"]), o["stdout"], o["stderr"])
+
+    return run
 
 
 def connect(address: str, *, sudo: bool = False, ssh_config: str | None = None,
@@ -202,10 +219,18 @@ class Plan:
                 "no server in the inventory to run kubectl on for this agent"))
         return Runners(node=run, cluster=cluster)
 
-    def check_node(self, node: NodeSpec, phase: str) -> list[Finding]:
-        """All findings of one phase on one node; an unreachable host gets one failure, the
-        rest skipped."""
+    def recording(self, node: NodeSpec) -> dict[str, Any]:
+        """What the node (and its kubectl host) answered: replayable with ``check_node``."""
         runners = self.runners(node)
+        return {name: run.recording() if isinstance(run, HostRunner) else {}
+                for name, run in (("node", runners.node), ("cluster", runners.cluster))}
+
+    def check_node(self, node: NodeSpec, phase: str,
+                   recorded: Mapping[str, Any] | None = None) -> list[Finding]:
+        """All findings of one phase on one node (from a recording when given); an unreachable
+        host gets one failure, the rest skipped."""
+        runners = (Runners(node=replay(recorded["node"]), cluster=replay(recorded["cluster"]))
+                   if recorded is not None else self.runners(node))
         first = check_reachable(node, runners.node)
         if first.status != "pass":
             return [first] + [skipped(r.name, f"{node.name} unreachable")
