@@ -101,9 +101,9 @@ class DatabaseServer:
     def start(self, timeout_s: float = 30.0) -> None:
         """Start (again) on the same port and data; returns once it answers a ping."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(database_command(self.data_dir, self.port), stdout=log, stderr=log,
-                                     stdin=subprocess.DEVNULL)
+        with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(database_command(self.data_dir, self.port), stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL)
         from pymongo import MongoClient
 
         deadline = time.monotonic() + timeout_s
@@ -194,10 +194,10 @@ class RecognizerServer:
 
     def start(self, *, wait_ready: bool = True, timeout_s: float = 90.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "recognizer", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self.process_env(), cwd=self.workdir, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "recognizer", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=self.process_env(), cwd=self.workdir, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         self.wait(ready=wait_ready, timeout_s=timeout_s)
 
     def wait(self, *, ready: bool = True, timeout_s: float = 90.0) -> None:
