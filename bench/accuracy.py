@@ -95,12 +95,47 @@ def scores(d: np.ndarray, same: np.ndarray, threshold: float, *, boot_rounds: in
 
 
 # -- facefleet on LFW ------------------------------------------------------------------------
-def facefleet_lfw(root: Path, train, test, h_imp, h_gen, processes: int) -> tuple[dict[str, Any], dict]:
+OWN_LFW_CACHE = lfw.ROOT / ".cache" / "bench" / "lfw"
+
+
+def facefleet_embeddings(rels: set[str], cfg: lfw.PipelineConfig, root: Path, processes: int,
+                         own_dir: Path = OWN_LFW_CACHE, chunk: int = 400) -> lfw.Embedded:
+    """bench/lfw.py's embeddings of `rels`: read from `make calibrate`'s cache (.cache/lfw) when
+    there, the rest computed with bench/lfw.py into this suite's own cache file (.cache/bench/lfw,
+    so two runs never overwrite each other's file), from the END of the sorted list in chunks, so
+    a calibration running at the same time (which goes from the start) is not duplicated."""
+    shared = lfw.Cache(cfg).load()
+    out = lfw.Embedded()
+
+    def take(e: lfw.Embedded) -> None:
+        for r in rels & set(e.vectors):
+            out.vectors[r], out.status[r], out.boxes[r], out.seconds[r] = e.vectors[r], e.status[r], e.boxes[r], e.seconds[r]
+
+    take(shared)
+    own_cache = partial(lfw.Cache, directory=own_dir)
+    take(own_cache(cfg).load())
+    original = lfw.Cache
+    try:
+        lfw.Cache = own_cache  # embed_images writes into this suite's own file
+        for _ in range(len(rels) // chunk + 2):  # bounded: each pass embeds up to `chunk` images
+            take(original(cfg).load())  # what a concurrent calibration finished meanwhile
+            missing = sorted(rels - set(out.vectors))
+            if not missing:
+                break
+            log(f"facefleet: {len(missing)} LFW images not cached yet; embedding the last {min(chunk, len(missing))}")
+            take(lfw.embed_images(missing[-chunk:], cfg, root=root, processes=processes, log=log))
+    finally:
+        lfw.Cache = original
+    return out
+
+
+def facefleet_lfw(root: Path, train, test, h_imp, h_gen, processes: int,
+                  own_dir: Path = OWN_LFW_CACHE) -> tuple[dict[str, Any], dict]:
     from recognizer.faces import metric
 
     cfg = lfw.PipelineConfig()
     rels = {r for p in train + test + h_imp + h_gen for r in (p.a, p.b)}
-    emb = lfw.embed_images(rels, cfg, root=root, processes=processes, log=log)
+    emb = facefleet_embeddings(rels, cfg, root, processes, own_dir)
     d_tr, s_tr = lfw.pair_distances(train, emb)
     t_acc = best_accuracy_threshold(d_tr, s_tr)
     chosen = t_acc if rates(d_tr, s_tr, t_acc).far <= MAX_FAR else best_accuracy_threshold(d_tr, s_tr, max_far=MAX_FAR)
@@ -327,7 +362,6 @@ def main(argv: list[str] | None = None) -> int:
         root = build_tiny_lfw(Path(tmp.name) / "lfw")
         faces_dir = root / "faces"
         cache_dir = Path(tmp.name) / "cache"
-        lfw.Cache = partial(lfw.Cache, directory=cache_dir)  # keep the tiny run out of .cache/lfw
         people, genuine, processes = 3, 3, 1
     else:
         root = lfw.lfw_root()
@@ -343,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"LFW View 1: {len(train)} DevTrain, {len(test)} DevTest pairs; held-out subset {len(h_imp)} impostor + "
         f"{len(h_gen)} genuine pairs")
 
-    ff, ff_curves = facefleet_lfw(root, train, test, h_imp, h_gen, processes)
+    ff, ff_curves = facefleet_lfw(root, train, test, h_imp, h_gen, processes,
+                                  cache_dir / "lfw" if args.tiny else OWN_LFW_CACHE)
     log("facefleet scored; now the DeepFace.verify baseline")
     bl, bl_curves = baseline_lfw(root, test, h_imp, h_gen, processes, cache_dir)
     log("baseline scored; now the small labelled sets")
