@@ -66,6 +66,8 @@ class Settings:
     lockout_failures: int = 5
     lockout_window_s: int = 300
     lockout_s: int = 300
+    identify_rate_failures: int = 20
+    identify_rate_window_s: int = 60
     audit_retention_s: int = 30 * 24 * 3600
     db_timeout_ms: int = 2500
     index_refresh_s: float = 2.0
@@ -94,6 +96,9 @@ class Settings:
             lockout_failures=_int(e, "FACEFLEET_LOCKOUT_FAILURES", cls.lockout_failures, minimum=1),
             lockout_window_s=_int(e, "FACEFLEET_LOCKOUT_WINDOW_S", cls.lockout_window_s, minimum=1),
             lockout_s=_int(e, "FACEFLEET_LOCKOUT_S", cls.lockout_s, minimum=1),
+            identify_rate_failures=_int(e, "FACEFLEET_IDENTIFY_RATE_FAILURES", cls.identify_rate_failures),
+            identify_rate_window_s=_int(e, "FACEFLEET_IDENTIFY_RATE_WINDOW_S", cls.identify_rate_window_s,
+                                        minimum=1),
             audit_retention_s=_int(e, "FACEFLEET_AUDIT_RETENTION_S", cls.audit_retention_s, minimum=60),
             db_timeout_ms=db_timeout_ms,
             index_refresh_s=_float(e, "FACEFLEET_INDEX_REFRESH_S", cls.index_refresh_s),

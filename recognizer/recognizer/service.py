@@ -23,6 +23,7 @@ from recognizer.config import Settings
 from recognizer.errors import ErrorCode, FacefleetError
 from recognizer.faces import metric
 from recognizer.index import EmbeddingIndex
+from recognizer.ratelimit import FailureLimiter
 from recognizer.storage import Attempt, Repository, UserRecord
 from recognizer.tokens import Claims, TokenIssuer
 
@@ -66,6 +67,7 @@ class Recognizer:
         self._embedder = embedder  # returns the loaded FaceEmbedder, or None while it loads
         self._now = now or (lambda: datetime.now(UTC))
         self._model_slots = threading.BoundedSemaphore(settings.model_threads)
+        self.identify_limiter = FailureLimiter(settings.identify_rate_failures, settings.identify_rate_window_s)
 
     @property
     def threshold(self) -> float:
@@ -169,12 +171,21 @@ class Recognizer:
             return None
         return float(np.min(metric.distances(user.embeddings, probe)))
 
-    def login(self, image: bytes, username: str | None = None) -> LoginResult:
-        """1:1 verify when a username is given (min distance over that user's faces), else 1:N identify."""
+    def login(self, image: bytes, username: str | None = None, *, client: str | None = None) -> LoginResult:
+        """1:1 verify when a username is given (min distance over that user's faces), else 1:N identify.
+
+        `client` (the caller's address) keys the per-client limit on failed 1:N identifies.
+        """
         mode = "verify" if username else "identify"
         if username:
             check_username(username)
             self._check_lock(username, mode)
+        else:
+            retry = self.identify_limiter.retry_after(client)
+            if retry is not None:
+                self._audit(None, mode, "locked_out", None)
+                raise FacefleetError(ErrorCode.LOCKED_OUT, "Too many failed identify attempts from this client; "
+                                     f"try again in {retry} seconds.", retry_after_s=retry)
         probe = self.embed(image)
         if username:
             user = self.repo.get_user(username, with_embeddings=True)
@@ -191,6 +202,8 @@ class Recognizer:
                 if user is not None:
                     self._check_lock(user.username, mode)
         if user is None or distance is None or not metric.is_match(distance, self.threshold):
+            if not username:
+                self.identify_limiter.record_failure(client)
             return self._fail(username, mode, distance)
         self.repo.clear_failures(user.username)
         token, expires_at = self.tokens.issue(user.username, user.id)

@@ -139,7 +139,8 @@ def login(request: Request, image: Annotated[UploadFile, File(description="one p
                                                description="1:1 verify; omit for 1:N identify")] = None
           ) -> s.LoginOk:
     """Log in with a face: 200 with a token, 401 no_match (also for an unknown user), 429 locked_out."""
-    r = service(request).login(_read(image), username or None)
+    r = service(request).login(_read(image), username or None,
+                               client=request.client.host if request.client else None)
     return s.LoginOk(username=r.username, distance=r.distance, threshold=r.threshold, token=r.token)
 
 
