@@ -62,22 +62,32 @@ def test_version_tuple():
 
 # ---------------------------------------------------------------- cgroup v2
 def test_cgroup_v2_passes_with_controllers(make_ctx):
-    f = pf.evaluate_cgroup({"fstype": out("cgroup2fs\n"),
+    f = pf.evaluate_cgroup({"fstype": out("cgroup2fs\n"), "unified": out("", 1),
                             "controllers": out("cpuset cpu io memory hugetlb pids rdma misc\n")},
                            make_ctx())
     assert f.status == "pass" and f.message == "cgroup v2 with controllers cpu, memory, pids"
 
 
-def test_cgroup_v1_hybrid_fails(make_ctx):
-    f = pf.evaluate_cgroup({"fstype": out("tmpfs\n"), "controllers": out(
-        "", 1, "cat: /sys/fs/cgroup/cgroup.controllers: No such file or directory")}, make_ctx())
-    assert_fail(f, "cgroup_v2", "cgroup v1 or hybrid", "systemd.unified_cgroup_hierarchy=1")
+NO_CONTROLLERS = out("", 1, "cat: /sys/fs/cgroup/cgroup.controllers: No such file or directory")
+
+
+def test_cgroup_v1_and_hybrid_fail(make_ctx):
+    f = pf.evaluate_cgroup({"fstype": out("tmpfs\n"), "unified": out("cgroup2fs\n"),
+                            "controllers": NO_CONTROLLERS}, make_ctx())
+    assert f.message == (
+        "cgroup_v2: found a hybrid cgroup hierarchy (v1 controllers, v2 only at "
+        "/sys/fs/cgroup/unified), expected the unified cgroup v2 hierarchy (cgroup2fs); fix: boot "
+        "with `systemd.unified_cgroup_hierarchy=1` on the kernel command line (or a release that "
+        "defaults to cgroup v2) and reboot.")
+    f = pf.evaluate_cgroup({"fstype": out("tmpfs\n"), "unified": out("", 1, "stat: cannot statx"),
+                            "controllers": NO_CONTROLLERS}, make_ctx())
+    assert_fail(f, "cgroup_v2", "found cgroup v1 (/sys/fs/cgroup is tmpfs)")
 
 
 def test_cgroup_v2_without_memory_controller_fails(make_ctx):
     # Raspberry Pi OS before cgroup_enable=memory: v2 mounted, memory controller absent.
-    f = pf.evaluate_cgroup({"fstype": out("cgroup2fs\n"), "controllers": out("cpuset cpu io pids\n")},
-                           make_ctx())
+    f = pf.evaluate_cgroup({"fstype": out("cgroup2fs\n"), "unified": out("", 1),
+                            "controllers": out("cpuset cpu io pids\n")}, make_ctx())
     assert_fail(f, "cgroup_v2", "without the memory controller", "cgroup_enable=memory")
 
 

@@ -58,9 +58,14 @@ def evaluate_cgroup(o: Mapping[str, Output], ctx: Context) -> Finding:
     fstype = o["fstype"].stdout.strip()
     wanted = list(ctx.settings["cgroup_controllers"])
     if fstype != "cgroup2fs":
-        what = ("a cgroup v1 or hybrid hierarchy (/sys/fs/cgroup is tmpfs)" if fstype == "tmpfs"
-                else f"/sys/fs/cgroup of type {fstype or 'unknown'} ({o['fstype'].first_line()})"
-                if not o["fstype"].ok else f"/sys/fs/cgroup of type {fstype}")
+        if fstype == "tmpfs" and o["unified"].stdout.strip() == "cgroup2fs":
+            what = "a hybrid cgroup hierarchy (v1 controllers, v2 only at /sys/fs/cgroup/unified)"
+        elif fstype == "tmpfs":
+            what = "cgroup v1 (/sys/fs/cgroup is tmpfs)"
+        elif o["fstype"].ok:
+            what = f"/sys/fs/cgroup of type {fstype}"
+        else:
+            what = f"no /sys/fs/cgroup ({o['fstype'].first_line()})"
         return failed("cgroup_v2", what, "the unified cgroup v2 hierarchy (cgroup2fs)",
                       "boot with `systemd.unified_cgroup_hierarchy=1` on the kernel command line "
                       "(or a release that defaults to cgroup v2) and reboot")
@@ -368,6 +373,7 @@ def preflight_rules(settings: Mapping[str, Any]) -> list[Rule]:
         Rule("os", on_node(os_release="cat /etc/os-release", kernel="uname -r", arch="uname -m"),
              evaluate_os),
         Rule("cgroup_v2", on_node(fstype="stat -fc %T /sys/fs/cgroup",
+                                  unified="stat -fc %T /sys/fs/cgroup/unified",
                                   controllers="cat /sys/fs/cgroup/cgroup.controllers"),
              evaluate_cgroup),
     ]
