@@ -188,6 +188,7 @@ class Recognizer:
                                      f"try again in {retry} seconds.", retry_after_s=retry)
         probe = self.embed(image)
         if username:
+            self._check_lock(username, mode)  # again: guesses queued for the model while the lock engaged
             user = self.repo.get_user(username, with_embeddings=True)
             distance = self._best_distance(user, probe)
         else:

@@ -240,18 +240,25 @@ class Repository:
 
     @unavailable_on_db_error
     def register_failure(self, username: str, *, max_failures: int, window_s: int, lock_s: int) -> datetime | None:
-        """Count a failed login; returns the lock expiry when this failure locks the username."""
+        """Count a failed login; returns the lock expiry when this failure locks the username.
+
+        The failure is appended atomically ($push), so concurrent failures are never lost: a
+        read-modify-write here let a burst of parallel guesses overwrite each other's counts and
+        never reach the lock (tests/reliability/test_abuse.py).
+        """
         now = self._now()
-        doc = self.lockouts.find_one({"_id": username}) or {}
-        recent = [_utc(t) for t in doc.get("failures", []) if _utc(t) > now - timedelta(seconds=window_s)]
-        recent.append(now)
-        locked_until = None
-        if len(recent) >= max_failures:
-            locked_until, recent = now + timedelta(seconds=lock_s), []
-        expires = max(now + timedelta(seconds=window_s), locked_until or now)
-        self.lockouts.replace_one({"_id": username},
-                                  {"failures": recent, "locked_until": locked_until, "expires_at": expires},
-                                  upsert=True)
+        window = timedelta(seconds=window_s)
+        doc = self.lockouts.find_one_and_update(
+            {"_id": username}, {"$push": {"failures": now}, "$max": {"expires_at": now + window}},
+            upsert=True, return_document=ReturnDocument.AFTER)
+        recent = [_utc(t) for t in doc.get("failures", []) if _utc(t) > now - window]
+        if len(recent) < max_failures:
+            if len(doc.get("failures", [])) > 4 * max_failures:  # drop entries that left the window
+                self.lockouts.update_one({"_id": username}, {"$set": {"failures": recent}})
+            return None
+        locked_until = now + timedelta(seconds=lock_s)
+        self.lockouts.update_one({"_id": username}, {"$set": {"failures": [], "locked_until": locked_until},
+                                                     "$max": {"expires_at": max(now + window, locked_until)}})
         return locked_until
 
     @unavailable_on_db_error
