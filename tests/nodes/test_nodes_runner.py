@@ -30,3 +30,19 @@ def test_incomplete_batch_is_rejected():
     cut = run.stdout[: run.stdout.rindex("nodecheck-t0ken 4 ")]
     assert parse_batch(cut, len(COMMANDS), "nodecheck-t0ken") is None
     assert parse_batch(run.stdout, len(COMMANDS), "other-token") is None
+
+
+def test_reachable_explains_a_sudo_password_prompt_and_an_odd_shell():
+    from nodecheck.inventory import NodeSpec
+    from nodecheck.runner import check_reachable
+
+    node = NodeSpec(name="pi", address="ssh://pi@10.0.3.21", group="edge", sudo=True)
+    f = check_reachable(node, lambda c: Output(1, "", "sudo: a terminal is required to read the "
+                                                      "password; either use the -S option\n"))
+    assert f.message == (
+        "reachable: found ssh://pi@10.0.3.21 refusing sudo (sudo: a terminal is required to read "
+        "the password; either use the -S option), expected commands to run through sudo without "
+        "a password; fix: allow the user passwordless sudo (NOPASSWD) or log in as root.")
+    f = check_reachable(node, lambda c: Output(0, "This account is currently not available.\n"))
+    assert f.status == "fail" and "answering 'This account is currently not available.'" in f.message
+    assert check_reachable(node, lambda c: Output(0, "nodecheck-ok\n")).status == "pass"

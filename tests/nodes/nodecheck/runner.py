@@ -147,6 +147,10 @@ def check_reachable(node: NodeSpec, run: Callable[[str], Output]) -> Finding:
         return failed("reachable", f"no connection to {node.address} ({exc})",
                       "a shell on the host", "check the address and port, that sshd runs there "
                       "and that the inventory's user and key are authorised")
+    if out.stdout.strip() != "nodecheck-ok" and "sudo" in out.stderr:
+        return failed("reachable", f"{node.address} refusing sudo ({out.first_line()})",
+                      "commands to run through sudo without a password",
+                      "allow the user passwordless sudo (NOPASSWD) or log in as root")
     if out.stdout.strip() != "nodecheck-ok":
         return failed("reachable", f"{node.address} answering "
                       f"{out.first_line()!r} to `echo`", "a POSIX shell",
