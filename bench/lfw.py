@@ -76,10 +76,11 @@ def image_counts(root: Path) -> dict[str, int]:
 class HeldOut:
     """Large verification sets from LFW people who are not in pairsDevTrain.txt.
 
-    Drawn with `random.Random(seed)`: one random image per held-out person (the impostor
-    pool); `impostor_pairs` distinct unordered pairs of pool images drawn uniformly (the
-    people always differ, as each person has one pool image); and one genuine pair per
-    held-out person with at least two images (two distinct random images).
+    Drawn with `random.Random(seed)`: `max_people` of those people at random (all by default);
+    one random image per person (the impostor pool); `impostor_pairs` distinct unordered pairs
+    of pool images drawn uniformly (the people always differ, as each person has one pool
+    image); and one genuine pair per chosen person with at least two images (two distinct
+    random images).
     """
 
     seed: int
@@ -91,10 +92,13 @@ class HeldOut:
         return {r for p in self.impostors + self.genuines for r in (p.a, p.b)}
 
 
-def held_out(root: Path, exclude: set[str], *, seed: int, impostor_pairs: int) -> HeldOut:
+def held_out(root: Path, exclude: set[str], *, seed: int, impostor_pairs: int,
+             max_people: int | None = None) -> HeldOut:
     rng = random.Random(seed)
     counts = {p: c for p, c in image_counts(root).items() if p not in exclude and c > 0}
     people = sorted(counts)
+    if max_people is not None and max_people < len(people):
+        people = sorted(rng.sample(people, max_people))
     pool = [image_rel(p, rng.randint(1, counts[p])) for p in people]
     n = len(pool)
     total = n * (n - 1) // 2
@@ -228,7 +232,7 @@ def embed_images(rels: Iterable[str], cfg: PipelineConfig = PipelineConfig(), *,
                 missing.append(rel)
             else:
                 emb.vectors[rel], emb.status[rel], emb.boxes[rel], emb.seconds[rel] = vec, status, box, secs
-            if n % 500 == 0:
+            if n % 200 == 0:
                 cache.save(emb)
                 log(f"  {n}/{len(todo)} images, {n / (time.time() - t0):.1f}/s")
         if missing:
