@@ -74,7 +74,7 @@ def headline(acc, lat, ide, lod, mem) -> list[str]:
                     f"{pct(fh.get('tar_at_far_0.1pct'))}{ci(fh.get('tar_at_far_0.1pct_ci'))} | "
                     f"{pct(bh.get('tar_at_far_0.1pct'))}{ci(bh.get('tar_at_far_0.1pct_ci'))} | | | |")
     if ide:
-        h = {r["users"]: r for r in ide["http"]}
+        h = {r["users"]: r for r in ide["http"] if "with_n_users" in r}
         i = {r["users"]: r for r in ide["index"]}
         if 100_000 in h:
             rows.append(f"| 1:N identify, time added per login at 100,000 users (HTTP p50) | "
@@ -120,6 +120,9 @@ def identify_tables(ide) -> list[str]:
     rows += ["", "| users | HTTP identify p50 (N users) | same with 1 user | added p50 | recognizer RSS added | "
              "start to ready | seeding |", "|---|---|---|---|---|---|---|"]
     for r in ide["http"]:
+        if "with_n_users" not in r:
+            rows.append(f"| {r['users']:,} | failed: {r.get('error', '')[-200:]} | | | | | |")
+            continue
         rows.append(f"| {r['users']:,} | {ms(r['with_n_users']['p50_ms'])} | {ms(r['base_1_user']['p50_ms'])} | "
                     f"{ms(r['added_p50_ms'])} | {r['rss_added_mib']} MiB | {r['start_to_ready_s']} s | {r['seed_s']} s |")
     rows += ["", "| images | `DeepFace.find` warm p50 | first call (builds its store) |", "|---|---|---|"]

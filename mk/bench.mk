@@ -6,7 +6,7 @@
 #   make bench-identify BENCH_ARGS="--http-sizes 1000,10000"
 BENCH_NICE ?= nice -n 10
 BENCH_ARGS ?=
-BENCH_SUITES := accuracy login_latency identify load memory
+BENCH_SUITES := login_latency identify load memory accuracy
 
 .PHONY: bench bench-report $(addprefix bench-,$(BENCH_SUITES)) bench-latency
 bench: venv weights database ## run every benchmark suite one after another (~45 min), refresh bench/README.md
