@@ -89,3 +89,15 @@ def _merge(base: dict, over: dict) -> dict:
     for key, value in over.items():
         out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
+
+
+@pytest.mark.parametrize("bundle", sorted(BUNDLES))
+def test_helm_lint_strict_with_each_group_overlay(bundle, fleet_yamls, tmp_path):
+    chart = ROOT / ("base" if bundle == "base" else BUNDLES[bundle])
+    for custom in fleet_yamls[bundle]["targetCustomizations"]:
+        values = tmp_path / f"{custom['name']}.yaml"
+        top = (fleet_yamls[bundle].get("helm") or {}).get("values") or {}
+        values.write_text(yaml.safe_dump(_merge(top, (custom.get("helm") or {}).get("values") or {})))
+        proc = subprocess.run([tool("helm"), "lint", "--strict", str(chart), "-f", str(values)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, f"{bundle}/{custom['name']}: {proc.stdout}{proc.stderr}"
