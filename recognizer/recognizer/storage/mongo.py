@@ -135,9 +135,18 @@ class Repository:
 
     @unavailable_on_db_error
     def bump_version(self) -> int:
-        doc = self.meta.find_one_and_update({"_id": "users"}, {"$inc": {"version": 1}},
-                                            upsert=True, return_document=ReturnDocument.AFTER)
-        return int(doc["version"])
+        for attempt in range(2):
+            try:
+                doc = self.meta.find_one_and_update({"_id": "users"}, {"$inc": {"version": 1}},
+                                                    upsert=True, return_document=ReturnDocument.AFTER)
+                return int(doc["version"])
+            except DuplicateKeyError:
+                # Two first-ever bumps raced to insert the counter (FerretDB does not retry such
+                # upserts): it exists now, so the retry is a plain increment. Without this, the
+                # second of two concurrent first enrolments answered 503 after storing the user.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     # -- users ------------------------------------------------------------------------------
     def _record(self, doc: dict[str, Any], *, with_embeddings: bool) -> UserRecord:
