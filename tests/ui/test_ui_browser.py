@@ -122,6 +122,7 @@ def test_upload_fallback_login(loopback_stack, open_browser, videos, username, t
     open_login(d, loopback_stack)
     B.click(d, "xpath", "//summary[.//p[starts-with(normalize-space(), 'No camera?')]]")
     d.find_element("css selector", "input[type='file']").send_keys(str(photo))
+    B.wait_text(d, "me.jpg", timeout=20)
     button = "//button[normalize-space()='Log in with this photo']"
     end = time.monotonic() + 20
     while not d.find_element("xpath", button).is_enabled() and time.monotonic() < end:

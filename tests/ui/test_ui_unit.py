@@ -133,6 +133,7 @@ def test_login_callback_logs_in_with_first_usable_frame_and_outlines_face():
     settings = config.Settings(retry_after_failure_s=0.0)
     cap = capture.LoginCapture(settings, lambda: RecognizerClient(settings, httpx.MockTransport(handler)))
     cap.username = "alice"
+    cap.ANALYSE_EVERY_S = 0.0
     empty = av.VideoFrame.from_ndarray(np.full((480, 640, 3), 90, np.uint8), format="bgr24")
     cap(empty)
     assert not seen and cap.snapshot().hint == "no face in view"
@@ -158,6 +159,7 @@ def test_login_callback_waits_after_a_failure():
 
     settings = config.Settings(retry_after_failure_s=60.0)
     cap = capture.LoginCapture(settings, lambda: RecognizerClient(settings, httpx.MockTransport(handler)))
+    cap.ANALYSE_EVERY_S = 0.0
     f = frame_of(faces.grace_hopper())
     cap(f)
     deadline = time.monotonic() + 10
@@ -172,6 +174,7 @@ def test_login_callback_waits_after_a_failure():
 
 def test_register_callback_keeps_spaced_usable_frames_only_when_armed():
     cap = capture.RegisterCapture(config.Settings(register_frames=3, register_interval_s=0.0))
+    cap.ANALYSE_EVERY_S = 0.0
     f = frame_of(faces.variant(faces.astronaut()))
     cap(f)
     assert cap.snapshot().shots == ()

@@ -2,7 +2,8 @@
 
 Defaults: 127.0.0.1:8501, headless, no usage statistics, no file watcher, no error details in
 the page, no network access of its own. --host/--port (or FACEFLEET_UI_HOST / FACEFLEET_UI_PORT)
-override the address (the container listens on 0.0.0.0); Streamlit's own STREAMLIT_SERVER_BASE_URL_PATH sets
+override the address (Streamlit's STREAMLIT_SERVER_ADDRESS / _PORT are honoured as well; the
+container listens on 0.0.0.0); Streamlit's own STREAMLIT_SERVER_BASE_URL_PATH sets
 the path prefix behind an ingress. Extra arguments are passed to `streamlit run`.
 """
 
@@ -18,8 +19,11 @@ APP = Path(__file__).with_name("app.py")
 
 def command(argv: list[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(prog="python -m facefleet_ui", description=__doc__)
-    parser.add_argument("--host", default=os.environ.get("FACEFLEET_UI_HOST", "127.0.0.1"))
-    parser.add_argument("--port", default=os.environ.get("FACEFLEET_UI_PORT", "8501"))
+    env = os.environ
+    parser.add_argument("--host", default=env.get("FACEFLEET_UI_HOST")
+                        or env.get("STREAMLIT_SERVER_ADDRESS") or "127.0.0.1")
+    parser.add_argument("--port", default=env.get("FACEFLEET_UI_PORT")
+                        or env.get("STREAMLIT_SERVER_PORT") or "8501")
     args, rest = parser.parse_known_args(argv or [])
     host, port = args.host, str(args.port)
     return [

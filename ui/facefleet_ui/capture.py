@@ -42,21 +42,33 @@ class CaptureView:
 
 
 class _Base:
+    # Judge at most this often; frames in between reuse the last boxes for the outline. Keeps the
+    # callback cheap on small edge nodes (VP8 decode + encode already cost most of a core).
+    ANALYSE_EVERY_S = 0.1
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._frames = 0
         self._hint: str | None = "waiting for the camera"
+        self._last_q: quality.Quality | None = None
+        self._last_t = 0.0
 
-    def _judge(self, frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, quality.Quality]:
+    def _judge(self, frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, quality.Quality, bool]:
+        """(pristine copy, frame to draw on, quality, fresh): `fresh` is False when the quality is
+        reused from a recent frame; only fresh judgements may trigger a capture."""
         bgr = frame.to_ndarray(format="bgr24")
-        raw = bgr.copy()
-        q = quality.assess(bgr, min_face_px=self.settings.min_face_px,
-                           min_sharpness=self.settings.min_sharpness)
+        now = time.monotonic()
+        fresh = self._last_q is None or now - self._last_t >= self.ANALYSE_EVERY_S
+        q = self._last_q
+        if fresh or q is None:
+            q = quality.assess(bgr, min_face_px=self.settings.min_face_px,
+                               min_sharpness=self.settings.min_sharpness)
+            self._last_q, self._last_t = q, now
         with self._lock:
             self._frames += 1
             self._hint = q.reason
-        return raw, bgr, q
+        return (bgr.copy() if fresh else bgr), bgr, q, fresh
 
     @staticmethod
     def _out(bgr: np.ndarray, frame: av.VideoFrame) -> av.VideoFrame:
@@ -84,10 +96,10 @@ class LoginCapture(_Base):
         self.enabled = True
 
     def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
-        raw, bgr, q = self._judge(frame)
+        raw, bgr, q, fresh = self._judge(frame)
         label = None
         with self._lock:
-            go = (q.usable and self.enabled and not self._busy
+            go = (fresh and q.usable and self.enabled and not self._busy
                   and (self._outcome is None or self._outcome.ok is None)
                   and time.monotonic() >= self._not_before)
             if go:
@@ -142,11 +154,11 @@ class RegisterCapture(_Base):
         self.armed = False  # the page arms it once a username and consent are given
 
     def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
-        raw, bgr, q = self._judge(frame)
+        raw, bgr, q, fresh = self._judge(frame)
         now = time.monotonic()
         with self._lock:
             want = self.armed and len(self._shots) < self.settings.register_frames
-            if want and q.usable and now - self._last >= self.settings.register_interval_s:
+            if want and fresh and q.usable and now - self._last >= self.settings.register_interval_s:
                 self._shots.append(quality.to_jpeg(raw))
                 self._last = now
             label = (f"captured {len(self._shots)}/{self.settings.register_frames}"

@@ -28,6 +28,13 @@ from .config import Settings
 
 LOG = logging.getLogger(__name__)
 _LOOPBACK_INSTALLED = False
+POLL_S = 0.3  # how often a page polls its capture thread while the camera runs
+
+
+def live(ctx: Any) -> bool:
+    """Is the camera component signalling or playing (so the page should poll)?"""
+    state = getattr(ctx, "state", None)
+    return bool(state is not None and (state.playing or state.signalling))
 
 
 def rtc_configuration(settings: Settings) -> dict[str, Any]:
@@ -76,7 +83,9 @@ def streamer(key: str, settings: Settings, video_frame_callback: Callable, **kw:
         key=key,
         mode=WebRtcMode.SENDRECV,
         rtc_configuration=rtc_configuration(settings),
-        media_stream_constraints={"video": True, "audio": False},
+        # 640x480 at up to 15 fps is plenty for a face and keeps aiortc's VP8 work small.
+        media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480},
+                                            "frameRate": {"ideal": 15, "max": 15}}, "audio": False},
         video_frame_callback=video_frame_callback,
         async_processing=True,
         **kw,

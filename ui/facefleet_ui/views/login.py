@@ -28,7 +28,6 @@ def _username() -> str | None:
     return name or None
 
 
-@st.fragment(run_every=0.3)
 def _live_status() -> None:
     """Polls the capture thread: hands over a success, shows why frames are not used yet."""
     cap = resources.login_capture()
@@ -78,8 +77,10 @@ def render() -> None:
     cap = resources.login_capture()
     cap.username = name
     st.caption("Press START, look at the camera: you are logged in as soon as your face is clear.")
-    webrtc.streamer(KEY, resources.settings(), cap)
-    _live_status()
+    ctx = webrtc.streamer(KEY, resources.settings(), cap)
+    # Poll the capture thread only while the camera runs: no background reruns for idle visitors
+    # (they would also race with widgets such as the photo uploader).
+    st.fragment(run_every=webrtc.POLL_S if webrtc.live(ctx) else None)(_live_status)()
     _upload()
     if name is None and (st.session_state.get("login_username") or "").strip():
         st.caption(f"Ignoring the username {md_escape(st.session_state.login_username)}.")

@@ -41,7 +41,6 @@ def enrol(username: str, images: Sequence[bytes]) -> None:
     st.rerun(scope="app")
 
 
-@st.fragment(run_every=0.3)
 def _live_status(username: str) -> None:
     cap = resources.register_capture()
     view = cap.snapshot()
@@ -86,8 +85,8 @@ def render() -> None:
     cap.armed = valid and bool(st.session_state.get("reg_consent")) and failed != name
     st.caption(f"Press START and look at the camera: {settings.register_frames} frames are taken "
                f"over a couple of seconds and enrolled together.")
-    webrtc.streamer(KEY, settings, cap)
-    _live_status(name)
+    ctx = webrtc.streamer(KEY, settings, cap)
+    st.fragment(run_every=webrtc.POLL_S if webrtc.live(ctx) else None)(_live_status)(name)
     with st.expander("No camera? Register with photos"):
         photos = st.file_uploader("One or more photos of your face", type=["jpg", "jpeg", "png"],
                                   accept_multiple_files=True, key="reg_photos")

@@ -1,0 +1,141 @@
+"""ui login time: START -> `Welcome, <name>` in real headless Chromium, and stream-start reliability.
+
+Everything runs inside a private network namespace that has only `lo` (tests/ui/ui_stack.py):
+real FerretDB/mongod, `python -m recognizer serve`, and `python -m facefleet_ui` twice, once with
+the app's streamlit-webrtc 0.79 race fix and once without it (FACEFLEET_UI_WEBRTC_RACE_FIX=0).
+The webcam is a generated video of scikit-image's astronaut (tests/ui/ui_media.py).
+
+- login: page loaded, START clicked, clock stops when `Welcome, <name>` is in the DOM; then Log
+  out (cookie cleared) and again. Baseline in the same run: the bare HTTP POST /v1/login of one
+  frame of the same video (what the page adds on top of the recognizer is the ratio).
+- stream starts: reload, Register view (no recognizer calls), START; a start counts as good when
+  the server-side frame callback has received 5 frames within 15 s AND frames keep coming after a
+  full rerun (a checkbox click) while streaming. Fix on vs fix off, side by side.
+Target (ui issue): median START -> Welcome under 3 s on this machine.
+Writes bench/results/ui_login_time.json. Needs root (unshare) and Debian's chromium.
+"""
+
+from __future__ import annotations
+
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+for p in (ROOT, ROOT / "tests", ROOT / "tests" / "ui"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+import httpx  # noqa: E402
+
+from bench.harness import log, parser, ratio, stack, summary_ms, write_result  # noqa: E402
+
+
+def stream_start(d, url: str, B) -> tuple[bool, str, float]:
+    """One camera start in the Register view: (good, why, seconds to 5 frames)."""
+    d.get(url)
+    B.wait_text(d, "Log in with your face", timeout=30)
+    B.click(d, "xpath", "//label[.//p[normalize-space()='Register']]")
+    B.wait_text(d, "Register your face", timeout=20)
+    t0 = time.monotonic()
+    B.click_camera_button(d, "START")
+    end = t0 + 15
+    while B.frames_received(d) < 5 and time.monotonic() < end:
+        time.sleep(0.05)
+    first = time.monotonic() - t0
+    before = B.frames_received(d)
+    if before < 5:
+        return False, f"{before} frames after 15 s", first
+    B.click(d, "xpath", "//label[.//p[starts-with(normalize-space(), 'I agree')]]")
+    end = time.monotonic() + 6
+    while B.frames_received(d) < before + 5 and time.monotonic() < end:
+        time.sleep(0.05)
+    after = B.frames_received(d)
+    if after < before + 5:
+        return False, f"stalled after a rerun ({before} -> {after})", first
+    return True, "ok", first
+
+
+def main() -> None:
+    ap = parser(__doc__)
+    ap.add_argument("--logins", type=int, default=7)
+    ap.add_argument("--starts", type=int, default=20, help="stream starts per variant (fix on / off)")
+    args = ap.parse_args()
+    if args.tiny:
+        args.logins, args.starts = 2, 2
+    import ui_browser as B
+    import ui_media
+    from support import faces
+    from ui_stack import UiServer, loopback_namespace
+
+    s = stack()
+    work = Path(tempfile.mkdtemp(prefix="ui-bench-"))
+    video = ui_media.write_y4m(faces.astronaut(), work / "astronaut.y4m")
+    name = "bench_" + secrets.token_hex(3)
+    result: dict = {}
+    with loopback_namespace() as ifaces:
+        log(f"network namespace interfaces: {ifaces}")
+        with s.DatabaseServer.start_new(work / "db") as db, \
+                s.RecognizerServer.start_new(db.url, work / "rec") as rec, \
+                UiServer(rec.url, rec.api_key, work / "ui-fix").start() as ui, \
+                UiServer(rec.url, rec.api_key, work / "ui-nofix",
+                         extra_env={"FACEFLEET_UI_WEBRTC_RACE_FIX": "0"}).start() as ui_nofix:
+            with rec.client(headers=rec.headers, trust_env=False) as c:
+                assert c.post("/v1/users", data={"username": name},
+                              files=[("images", ("a.jpg", faces.jpeg(faces.astronaut()), "image/jpeg"))]).status_code == 201
+                probe = faces.jpeg(faces.variant(faces.astronaut()))
+                http = []
+                for _ in range(args.logins):
+                    t0 = time.monotonic()
+                    assert c.post("/v1/login", files={"image": ("p.jpg", probe, "image/jpeg")}).status_code == 200
+                    http.append(time.monotonic() - t0)
+            d = B.start(video, work / "profile")
+            try:
+                logins = []
+                for i in range(args.logins):
+                    d.get(ui.url)
+                    B.wait_text(d, "Log in with your face", timeout=30)
+                    time.sleep(0.5)
+                    t0 = time.monotonic()
+                    B.click_camera_button(d, "START")
+                    B.wait_text(d, f"Welcome, {name}", timeout=30)
+                    logins.append(time.monotonic() - t0)
+                    log(f"login {i + 1}: START -> Welcome {logins[-1]:.2f} s")
+                    B.click(d, "xpath", "//button[normalize-space()='Log out']")
+                    B.wait_text(d, "You are logged out.", timeout=20)
+                    time.sleep(0.5)
+                starts: dict[str, list] = {"fix_on": [], "fix_off": []}
+                for i in range(args.starts):  # interleaved, so machine noise hits both alike
+                    for variant, server in (("fix_on", ui), ("fix_off", ui_nofix)):
+                        ok, why, first = stream_start(d, server.url, B)
+                        starts[variant].append({"ok": ok, "why": why, "s_to_5_frames": round(first, 2)})
+                        log(f"start {i + 1} {variant}: {why} ({first:.2f} s to 5 frames)")
+            finally:
+                d.quit()
+    med = statistics.median(logins)
+    http_med = statistics.median(http)
+    rel = {k: {"good": sum(x["ok"] for x in v), "of": len(v),
+               "failures": [x["why"] for x in v if not x["ok"]],
+               "median_s_to_5_frames": statistics.median(x["s_to_5_frames"] for x in v)}
+           for k, v in starts.items()}
+    result = {
+        "login_start_to_welcome": summary_ms(logins),
+        "login_start_to_welcome_median_s": round(med, 2),
+        "target_s": 3.0, "meets_target": med < 3.0,
+        "baseline_http_login": summary_ms(http),
+        "ratio_page_to_http_login": ratio(med, http_med),
+        "stream_starts": rel,
+        "tiny": args.tiny,
+    }
+    write_result(args.out, "ui_login_time", result)
+    print(f"START -> Welcome median {med:.2f} s (target < 3 s); bare HTTP login {http_med:.3f} s; "
+          f"ratio {ratio(med, http_med)}x")
+    for k, v in rel.items():
+        print(f"stream starts {k}: {v['good']}/{v['of']} good; failures: {v['failures']}")
+
+
+if __name__ == "__main__":
+    main()
