@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 MAX_UPDATE_RETRIES = 8
+# MongoDB server error codes
+INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT = 85, 86
 
 
 def unavailable_on_db_error(fn: Callable[P, R]) -> Callable[P, R]:
@@ -110,14 +112,25 @@ class Repository:
     def ensure_indexes(self) -> None:
         self.users.create_index([("username", ASCENDING)], unique=True, name="username_unique")
         self.audit.create_index([("username", ASCENDING), ("at", DESCENDING)], name="username_at")
+        retention = int(self._retention.total_seconds())
         try:
-            self.audit.create_index([("at", ASCENDING)], name="at_ttl",
-                                    expireAfterSeconds=int(self._retention.total_seconds()))
-            self.lockouts.create_index([("expires_at", ASCENDING)], name="expires_ttl", expireAfterSeconds=0)
-        except OperationFailure as exc:  # FerretDB 1.x: "Index option expireAfterSeconds is not implemented"
+            self._ttl_index(self.audit, "at", "at_ttl", retention)
+            self._ttl_index(self.lockouts, "expires_at", "expires_ttl", 0)
+        except OperationFailure as exc:
+            # FerretDB 1.x answers NotImplemented (238) for expireAfterSeconds; whatever the reason,
+            # the periodic purge_expired keeps retention without the index.
             self.ttl_supported = False
             log.info("TTL indexes unsupported, purging periodically", extra={"fields": {"reason": exc.code}})
             self.audit.create_index([("at", ASCENDING)], name="at")
+
+    def _ttl_index(self, coll: Any, key: str, name: str, seconds: int) -> None:
+        """Create a TTL index, or change its expiry in place (collMod) when the retention setting changed."""
+        try:
+            coll.create_index([(key, ASCENDING)], name=name, expireAfterSeconds=seconds)
+        except OperationFailure as exc:
+            if exc.code not in (INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT):
+                raise
+            coll.database.command("collMod", coll.name, index={"name": name, "expireAfterSeconds": seconds})
 
     @unavailable_on_db_error
     def purge_expired(self) -> int:

@@ -1,4 +1,4 @@
-"""Embeddings at rest: AES-GCM bound to the user and the model; wrong keys and moved blobs fail."""
+"""Storage: embeddings encrypted at rest (bound to user and model), audit retention, idempotent set-up."""
 
 from __future__ import annotations
 
@@ -52,3 +52,26 @@ def test_stored_documents_hold_no_plain_embedding(database_server, recognizer_se
         EmbeddingCipher(KEY).decrypt(blob, username=name, model="Dlib")
     with recognizer_server.client() as c:
         c.delete(f"/v1/users/{name}", headers=recognizer_server.headers)
+
+
+def test_retention_purge_and_restart_with_another_retention(database_server, tmp_path):
+    """Old audit entries are purged (TTL index or the periodic purge); set-up is idempotent."""
+    from datetime import UTC, datetime, timedelta
+
+    from recognizer.storage import Repository
+
+    name = "t_retention"
+    repo = Repository(database_server.url, name, EmbeddingCipher(KEY), audit_retention_s=3600)
+    try:
+        repo.ensure_indexes()
+        repo.ensure_indexes()  # a restart
+        Repository(database_server.url, name, EmbeddingCipher(KEY), audit_retention_s=7200).ensure_indexes()
+        old = datetime.now(UTC) - timedelta(hours=2)
+        repo.audit.insert_one({"at": old, "username": "alice", "mode": "verify", "result": "no_match", "distance": 1.0})
+        repo.record_attempt(username="alice", mode="verify", result="success", distance=0.1)
+        assert [a.result for a in repo.attempts("alice")] == ["success"]  # expired entries never shown
+        assert repo.purge_expired() == 1
+        assert repo.audit.count_documents({}) == 1
+    finally:
+        repo._client.drop_database(name)
+        repo.close()
