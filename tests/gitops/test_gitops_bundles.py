@@ -175,3 +175,35 @@ def test_bundles_validate_against_the_fleet_bundle_crd(rendering, fleet_schemas)
     for bundle in rendering.bundles:
         errors = list(jsonschema.Draft7Validator(schema).iter_errors(bundle))
         assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors][:5]
+
+
+_COMMON = {
+    "base": ["LimitRange/facefleet-defaults", "NetworkPolicy/facefleet-allow-dns",
+             "NetworkPolicy/facefleet-default-deny", "ResourceQuota/facefleet-quota"],
+    "database": ["CronJob/facefleet-database-backup", "NetworkPolicy/facefleet-database",
+                 "PersistentVolumeClaim/facefleet-database-backup", "Service/facefleet-database",
+                 "StatefulSet/facefleet-database"],
+    "recognizer": ["Deployment/facefleet-recognizer", "NetworkPolicy/facefleet-recognizer",
+                   "Service/facefleet-recognizer"],
+    "ui": ["Deployment/facefleet-ui", "Ingress/facefleet-ui", "NetworkPolicy/facefleet-ui", "Service/facefleet-ui"],
+    "turn": ["Deployment/facefleet-turn", "NetworkPolicy/facefleet-turn", "Service/facefleet-turn"],
+}
+# Cloud adds autoscaling, disruption budgets and the backup job's egress policy.
+_CLOUD_EXTRA = {
+    "base": [],
+    "database": ["NetworkPolicy/facefleet-database-backup"],
+    "recognizer": ["HorizontalPodAutoscaler/facefleet-recognizer", "PodDisruptionBudget/facefleet-recognizer"],
+    "ui": ["HorizontalPodAutoscaler/facefleet-ui", "PodDisruptionBudget/facefleet-ui"],
+    "turn": ["PodDisruptionBudget/facefleet-turn"],
+}
+EXPECTED_OBJECTS = {
+    "edge": _COMMON,
+    "cloud": {b: _COMMON[b] + _CLOUD_EXTRA[b] for b in _COMMON},
+}
+
+
+@pytest.mark.parametrize("target", sorted(EXPECTED_OBJECTS))
+def test_each_bundle_deploys_exactly_its_objects(rendering, target):
+    for bundle, expected in EXPECTED_OBJECTS[target].items():
+        got = sorted(f"{o['kind']}/{o['metadata']['name']}" for o in rendering.objects[target][bundle])
+        assert got == sorted(expected), f"{target}/{bundle}"

@@ -225,3 +225,15 @@ def test_pod_labels_identify_each_component(rendering):
     names = {pod_labels(o)["app.kubernetes.io/name"] for o, _ in workloads(objects(rendering, "cloud"))}
     assert names == {"facefleet-database", "facefleet-database-backup", "facefleet-recognizer", "facefleet-ui",
                      "facefleet-turn"}
+
+
+# Images known to be published for linux/arm64 (edge nodes may be arm64): the official FerretDB,
+# busybox and coturn images, and ours (the release workflow builds amd64 and arm64).
+ARM64_IMAGES = {"ghcr.io/ferretdb/ferretdb", "docker.io/library/busybox", "docker.io/coturn/coturn",
+                "ghcr.io/facefleet/facefleet-recognizer", "ghcr.io/facefleet/facefleet-ui"}
+
+
+def test_edge_uses_only_images_published_for_arm64(rendering):
+    for obj, spec in workloads(objects(rendering, "edge")):
+        for c in containers(spec):
+            assert c["image"].rpartition(":")[0] in ARM64_IMAGES, f"{obj['metadata']['name']}: {c['image']}"
