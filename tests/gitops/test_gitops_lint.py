@@ -75,3 +75,26 @@ def test_release_bump_edits_exactly_one_tag_and_repository(component):
     assert len(re.findall(r"(?m)^  repository: ", values)) == 1
     chart = (ROOT / "apps" / component / "Chart.yaml").read_text()
     assert len(re.findall(r"(?m)^appVersion: ", chart)) == 1
+
+
+def test_release_bump_script_rewrites_tags_and_app_versions(tmp_path):
+    """Run the workflow's own bump step on a copy of apps/ and render the result with Helm."""
+    import shutil
+
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yaml").read_text())
+    step = next(s for s in workflow["jobs"]["bump"]["steps"] if s.get("name") == "Point apps/ at the new images")
+    for component in ("recognizer", "ui"):
+        shutil.copytree(ROOT / "apps" / component, tmp_path / "apps" / component)
+    subprocess.run(["bash", "-euo", "pipefail", "-c", step["run"].replace("git diff --stat", "true")],
+                   cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "VERSION": "9.8.7", "OWNER": "acme"},
+                   check=True, timeout=60)
+    for component in ("recognizer", "ui"):
+        chart = tmp_path / "apps" / component
+        assert yaml.safe_load((chart / "Chart.yaml").read_text())["appVersion"] == "9.8.7"
+        values = yaml.safe_load((chart / "values.yaml").read_text())
+        assert values["image"] == {"repository": f"ghcr.io/acme/facefleet-{component}", "tag": "9.8.7"}
+        out = subprocess.run([tool("helm"), "template", "x", str(chart)], capture_output=True, text=True,
+                             check=True, timeout=60).stdout
+        assert f"image: ghcr.io/acme/facefleet-{component}:9.8.7" in out
