@@ -52,7 +52,7 @@ class Settings:
     """Everything the service reads from its environment (see from_env for the variable names)."""
 
     mongo_url: str = "mongodb://127.0.0.1:27017/"
-    mongo_db: str = "facefleet"
+    mongo_db: str = ""  # empty: the database named in MONGO_URL, else "facefleet"
     api_key: str = ""
     token_secret: str = ""
     token_ttl_s: int = 3600

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 MAX_UPDATE_RETRIES = 8
+DEFAULT_DB = "facefleet"
 # MongoDB server error codes
 INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT = 85, 86
 
@@ -90,7 +91,8 @@ class Repository:
             appname="facefleet-recognizer",
         )
         # Majority + journal: an acknowledged enrolment survives a crash or a primary failover.
-        db = self._client.get_database(db_name, write_concern=WriteConcern(w="majority", j=True))
+        name = db_name or self._client.get_default_database(DEFAULT_DB).name  # the URL's path, else DEFAULT_DB
+        db = self._client.get_database(name, write_concern=WriteConcern(w="majority", j=True))
         self.users = db["users"]
         self.meta = db["meta"]
         self.audit = db["audit"]
