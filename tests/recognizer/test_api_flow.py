@@ -142,3 +142,19 @@ def _img(name: str) -> bytes:
     from support.recognizer_api import img
 
     return img(name)
+
+
+def test_logs_are_json_lines_without_biometric_data(api, recognizer_server):
+    name = new_username("logs")
+    enrol(api, recognizer_server, name, "hopper")
+    token = login(api, "hopper2", name).json()["token"]
+    api.delete(f"/v1/users/{name}", headers=recognizer_server.headers)
+    lines = [line for line in recognizer_server.log_path.read_text().splitlines() if line.strip()]
+    records = [__import__("json").loads(line) for line in lines]  # every line is one JSON object
+    assert any(r.get("msg") == "request" and r.get("route") == "/v1/login" and r.get("outcome") == "ok"
+               for r in records)
+    assert any(r.get("msg") == "login attempt" and r.get("username") == name for r in records)
+    text = "\n".join(lines)
+    assert token not in text
+    assert not re.search(r"(-?\d\.\d+,\s*){16}", text), "a float vector (embedding?) in the logs"
+    assert not any(key in r for r in records for key in ("embedding", "embeddings", "image", "images"))
