@@ -10,7 +10,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -179,4 +179,4 @@ def delete_me(request: Request, token: Annotated[str | None, Depends(bearer_toke
     return Response(status_code=204)
 
 
-__all__ = ["router", "JSONResponse"]
+__all__ = ["router"]
