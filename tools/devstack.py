@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -128,6 +129,14 @@ class Supervisor:
         say("stopped")
 
 
+def require_free(port: int, what: str) -> None:
+    """Refuse to start next to another server on the same port (it would answer in our place)."""
+    with socket.socket() as sock:
+        if sock.connect_ex((HOST, port)) == 0:
+            raise SystemExit(f"[make run] {HOST}:{port} is already in use; stop whatever listens there "
+                             f"(another `make run`?) before starting {what}")
+
+
 def wait_until(what: str, ok, sup: Supervisor, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -171,14 +180,17 @@ def main() -> int:
             say("using the database at MONGO_URL")
         else:
             env["MONGO_URL"] = f"mongodb://{HOST}:{DB_PORT}/"
+            require_free(DB_PORT, "the database")
             sup.start("database", database_command(), env)
             wait_until("the database", lambda: mongo_ok(env["MONGO_URL"]), sup, timeout_s=60)
+        require_free(RECOGNIZER_PORT, "the recognizer")
         sup.start("recognizer", recognizer_command(), env)
         wait_until("the recognizer", lambda: http_ok(f"http://{HOST}:{RECOGNIZER_PORT}/readyz"), sup)
         say(f"recognizer ready on http://{HOST}:{RECOGNIZER_PORT} (API docs: /docs)")
         ui = ui_command()
         if ui:
             env.setdefault("RECOGNIZER_URL", f"http://{HOST}:{RECOGNIZER_PORT}")
+            require_free(UI_PORT, "the ui")
             sup.start("ui", ui, env)
             wait_until("the ui", lambda: http_ok(f"http://{HOST}:{UI_PORT}/"), sup)
             say(f"ui ready on http://{HOST}:{UI_PORT}/")

@@ -105,3 +105,13 @@ def test_run_honours_api_key_and_mongo_url(run_env, database_server):
         assert not _listening(int(env["FACEFLEET_RUN_DB_PORT"]))  # no embedded DB when MONGO_URL is set
     finally:
         _ctrl_c(proc, env)
+
+
+def test_run_refuses_a_port_already_in_use(run_env):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", int(run_env["FACEFLEET_RUN_DB_PORT"])))
+        busy.listen()
+        out = subprocess.run([sys.executable, str(ROOT / "tools" / "devstack.py")], env=run_env, cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "already in use" in out.stderr and run_env["FACEFLEET_RUN_DB_PORT"] in out.stderr
