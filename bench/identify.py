@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = parser(__doc__)
     ap.add_argument("--index-sizes", default="1000,10000,100000,1000000")
     ap.add_argument("--http-sizes", default="1000,10000,100000")
-    ap.add_argument("--find-sizes", default="100,1000")
+    ap.add_argument("--find-sizes", default="100")
     ap.add_argument("--rounds", type=int, default=30, help="identify logins per recognizer and size")
     args = ap.parse_args(argv)
     parse = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
