@@ -81,17 +81,17 @@ class Recognizer:
         if len(data) > self.settings.max_image_bytes:
             raise FacefleetError(ErrorCode.IMAGE_TOO_LARGE,
                                  f"An image may have at most {self.settings.max_image_bytes} bytes.")
-        start = time.perf_counter()
-        outcome = "ok"
-        try:
-            with self._model_slots:
+        with self._model_slots:  # bounds concurrent pipeline calls; the wait is not model time
+            start = time.perf_counter()
+            outcome = "ok"
+            try:
                 face = emb.embed(data)  # type: ignore[attr-defined]
-            return np.asarray(face.embedding, dtype=np.float32)
-        except FacefleetError as exc:
-            outcome = exc.code.value
-            raise
-        finally:
-            telemetry.MODEL_SECONDS.labels(outcome=outcome).observe(time.perf_counter() - start)
+                return np.asarray(face.embedding, dtype=np.float32)
+            except FacefleetError as exc:
+                outcome = exc.code.value
+                raise
+            finally:
+                telemetry.MODEL_SECONDS.labels(outcome=outcome).observe(time.perf_counter() - start)
 
     @property
     def model_name(self) -> str:
