@@ -18,6 +18,8 @@ Writes bench/results/ui_login_time.json. Needs root (unshare) and Debian's chrom
 from __future__ import annotations
 
 import secrets
+import signal
+import os
 import statistics
 import sys
 import tempfile
@@ -48,14 +50,14 @@ def stream_start(d, url: str, B) -> tuple[bool, str, float]:
     first = time.monotonic() - t0
     before = B.frames_received(d)
     if before < 5:
-        return False, f"{before} frames after 15 s", first
+        return False, f"{before} frames after 15 s, camera shows {B.camera_button(d)}", first
     B.click(d, "xpath", "//label[.//p[starts-with(normalize-space(), 'I agree')]]")
     end = time.monotonic() + 6
     while B.frames_received(d) < before + 5 and time.monotonic() < end:
         time.sleep(0.05)
     after = B.frames_received(d)
     if after < before + 5:
-        return False, f"stalled after a rerun ({before} -> {after})", first
+        return False, f"stalled after a rerun ({before} -> {after}), camera shows {B.camera_button(d)}", first
     return True, "ok", first
 
 
@@ -64,6 +66,8 @@ def main() -> None:
     ap.add_argument("--logins", type=int, default=7)
     ap.add_argument("--starts", type=int, default=20, help="stream starts per variant (fix on / off)")
     args = ap.parse_args()
+    # SIGTERM unwinds the context managers below, so no server or browser outlives the bench.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.tiny:
         args.logins, args.starts = 2, 2
     import ui_browser as B
@@ -129,8 +133,10 @@ def main() -> None:
         "ratio_page_to_http_login": ratio(med, http_med),
         "stream_starts": rel,
         "tiny": args.tiny,
+        "load_average_1m_at_end": round(os.getloadavg()[0], 1),
     }
     write_result(args.out, "ui_login_time", result)
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"START -> Welcome median {med:.2f} s (target < 3 s); bare HTTP login {http_med:.3f} s; "
           f"ratio {ratio(med, http_med)}x")
     for k, v in rel.items():

@@ -36,7 +36,17 @@ def login_with_camera(driver, stack) -> float:
     t0 = time.monotonic()
     B.click_camera_button(driver, "START")
     B.wait_text(driver, "Welcome, ", timeout=30)
-    return time.monotonic() - t0
+    took = time.monotonic() - t0
+    settle_account(driver)
+    return took
+
+
+def settle_account(driver) -> None:
+    """Wait until the account view has replaced the login view (stale elements gone)."""
+    B.wait_text(driver, "Logged in as", timeout=20)
+    end = time.monotonic() + 10
+    while "Log in with your face" in B.page_text(driver) and time.monotonic() < end:
+        time.sleep(0.1)
 
 
 def test_namespace_has_only_loopback(loopback_stack):
@@ -47,7 +57,6 @@ def test_login_with_enrolled_face(loopback_stack, open_browser, videos, username
     enrol(loopback_stack, username, faces.jpeg(faces.astronaut()))
     d = open_browser(videos["astronaut"])
     login_with_camera(d, loopback_stack)
-    B.wait_text(d, "Logged in as", timeout=15)
     text = B.page_text(d)
     shot(d, "login_enrolled_face")
     assert f"Welcome, {username}" in text
@@ -79,9 +88,11 @@ def test_reload_keeps_session_and_logout_ends_it(loopback_stack, open_browser, v
     time.sleep(1.0)  # the cookie is written by the account view's script
     d.refresh()
     B.wait_text(d, f"Welcome, {username}", timeout=30)
+    settle_account(d)
     shot(d, "reload_keeps_session")
     cookie = d.get_cookie("facefleet_session")
-    assert cookie and cookie["sameSite"] == "Strict", cookie
+    assert cookie and cookie["sameSite"] == "Strict" and cookie["httpOnly"], cookie
+    assert d.execute_script("return document.cookie").find("facefleet_session") == -1
     assert "token" not in d.current_url and cookie["value"] not in d.current_url
     B.click(d, "xpath", "//button[normalize-space()='Log out']")
     B.wait_text(d, "You are logged out.", timeout=20)
@@ -111,6 +122,7 @@ def test_register_through_page_then_login(loopback_stack, open_browser, videos, 
         assert c.get(f"/v1/users/{username}").json()["faces"] >= 3
     B.click_camera_button(d, "START")
     B.wait_text(d, f"Welcome, {username}", timeout=30)
+    settle_account(d)
     shot(d, "login_after_register")
 
 
@@ -129,6 +141,7 @@ def test_upload_fallback_login(loopback_stack, open_browser, videos, username, t
         time.sleep(0.1)
     d.find_element("xpath", button).click()
     B.wait_text(d, f"Welcome, {username}", timeout=30)
+    settle_account(d)
     shot(d, "upload_fallback_login")
 
 
@@ -148,7 +161,8 @@ def test_stream_starts_reliably(loopback_stack, open_browser, videos):
             time.sleep(0.1)
         before = B.frames_received(d)
         if before < 5:
-            failures.append(f"start {i}: {before} frames")
+            failures.append(f"start {i}: {before} frames in 15 s, camera shows {B.camera_button(d)}")
+            shot(d, f"stream_start_failure_{i}")
             continue
         B.click(d, "xpath", "//label[.//p[starts-with(normalize-space(), 'I agree')]]")
         end = time.monotonic() + 6
@@ -156,7 +170,8 @@ def test_stream_starts_reliably(loopback_stack, open_browser, videos):
             time.sleep(0.1)
         after = B.frames_received(d)
         if after < before + 5:
-            failures.append(f"start {i}: stream stalled after a rerun ({before} -> {after} frames)")
+            failures.append(f"start {i}: stream stalled after a rerun ({before} -> {after} frames), "
+                            f"camera shows {B.camera_button(d)}")
     shot(d, "stream_start_reliability")
     assert not failures, failures
 
@@ -197,4 +212,5 @@ def test_miranda_video(loopback_stack, open_browser, username):
     time.sleep(0.5)
     B.click_camera_button(d, "START")
     B.wait_text(d, f"Welcome, {username}", timeout=40)
+    settle_account(d)
     shot(d, "miranda_login")

@@ -380,3 +380,35 @@ def test_session_cookie_lifetime_follows_token():
     assert session.seconds_left("2026-01-01T00:10:00Z", now) == 600
     assert session.seconds_left("2025-12-31T23:00:00+00:00", now) == 0
     assert session.seconds_left("garbage", now) == 0
+
+
+# -- the HttpOnly session cookie route --------------------------------------------------------------
+def test_session_route_sets_httponly_cookie_only_for_fresh_tickets_from_this_origin():
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from facefleet_ui import session_route
+
+    client = TestClient(Starlette(routes=session_route.routes()), base_url="http://ui.test")
+    path = session_route.route_path()
+    ok = client.post(path, content=session_route.seal(TOKEN, 600), headers={"Origin": "http://ui.test"})
+    assert ok.status_code == 204
+    cookie = ok.headers["set-cookie"]
+    assert f"facefleet_session={TOKEN}" in cookie and "HttpOnly" in cookie and "Max-Age=600" in cookie
+    assert "samesite=strict" in cookie.lower() and "Secure" not in cookie
+    https = client.post(path, content=session_route.seal(TOKEN, 600), headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in https.headers["set-cookie"]
+    stale = session_route.seal(TOKEN, 600, now=time.time() - 120)
+    assert client.post(path, content=stale).status_code == 400
+    assert client.post(path, content="forged" + session_route.seal(TOKEN, 600)).status_code == 400
+    cross = client.post(path, content=session_route.seal(TOKEN, 600), headers={"Origin": "http://evil.test"})
+    assert cross.status_code == 403 and "set-cookie" not in cross.headers
+    gone = client.delete(path, headers={"Origin": "http://ui.test"})
+    assert gone.status_code == 204 and "Max-Age=0" in gone.headers["set-cookie"]
+
+
+def test_session_ticket_hides_the_token():
+    from facefleet_ui import session_route
+
+    ticket = session_route.seal(TOKEN, 60)
+    assert TOKEN not in ticket and session_route.unseal(ticket) == (TOKEN, 60)

@@ -35,7 +35,7 @@ def start(video: Path, profile: Path) -> webdriver.Chrome:
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-default-apps", "--disable-extensions", "--no-first-run",
         "--no-default-browser-check", "--metrics-recording-only", "--disable-features=MediaRouter",
-        f"--user-data-dir={profile}", "--window-size=1000,1100",
+        f"--user-data-dir={profile}", "--window-size=1000,1400",
     ):
         opts.add_argument(flag)
     service = Service(CHROMEDRIVER, log_output=str(profile.parent / "chromedriver.log"))
@@ -134,3 +134,18 @@ def click(driver: webdriver.Chrome, by: str, selector: str, timeout: float = 20.
             if time.monotonic() > end:
                 raise
             time.sleep(0.1)
+
+
+def camera_button(driver: webdriver.Chrome) -> str:
+    """'START' or 'STOP': which button the camera component shows right now ('' if unknown)."""
+    try:
+        _camera_frame(driver)
+        for b in driver.find_elements(By.TAG_NAME, "button"):
+            label = b.text.strip().upper()
+            if label in ("START", "STOP"):
+                return label
+    except (WebDriverException, StaleElementReferenceException):
+        pass
+    finally:
+        driver.switch_to.default_content()
+    return ""

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-APP = Path(__file__).with_name("app.py")
+APP = Path(__file__).with_name("asgi.py")  # st.App: the page plus the session-cookie route
 
 
 def command(argv: list[str] | None = None) -> list[str]:

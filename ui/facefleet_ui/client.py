@@ -93,7 +93,7 @@ class RecognizerClient:
     # -- contract ---------------------------------------------------------------------------
     def ready(self) -> bool:
         try:
-            return self._http.get("/readyz").status_code == 200
+            return self._http.get("/readyz", timeout=2.0).status_code == 200
         except httpx.TransportError:
             return False
 

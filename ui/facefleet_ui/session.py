@@ -1,15 +1,14 @@
 """Keep a person logged in across page reloads, until the token expires or they log out.
 
 Streamlit's session_state lives as long as one websocket, so a reload forgets it. The login
-token (signed and expiring, issued by the recognizer) is therefore kept in a first-party cookie:
-- `SameSite=Strict`, `Path=<server.baseUrlPath>/`, `Max-Age` = the token's remaining lifetime,
-  and `Secure` whenever the page is served over https (always, behind the ingress);
+token (signed and expiring, issued by the recognizer) is therefore kept in a first-party cookie
+set by the ui's own HTTP route (session_route.py):
+- `HttpOnly` (page scripts never see the token), `SameSite=Strict`, `Path=<server.baseUrlPath>/`,
+  `Max-Age` = the token's remaining lifetime, `Secure` whenever the page is served over https;
 - never in the URL, so it does not leak through history, shared links, Referer or access logs;
 - the server reads it from the websocket handshake (`st.context.cookies`) and trusts it only after
   `GET /v1/me` accepts it, on every page load; an expired or unknown token is dropped;
 - Log out and Delete my account clear it.
-Streamlit has no hook to send `Set-Cookie` from the server, so the cookie is written by a tiny
-same-origin script and cannot be HttpOnly; the page renders no user-supplied HTML.
 """
 
 from __future__ import annotations
@@ -48,28 +47,31 @@ def seconds_left(expires_at: str, now: datetime | None = None) -> int:
     return max(0, int((end - now).total_seconds()))
 
 
-def _path() -> str:
-    base = (st.get_option("server.baseUrlPath") or "").strip("/")
-    return f"/{base}/" if base else "/"
+def _fetch(method: str, body: str | None) -> None:
+    """An invisible same-origin script that calls the session route (session_route.py)."""
+    from .session_route import route_path
 
-
-def _script(assignment: str) -> str:
-    # json.dumps gives a safe JS string literal; the token alphabet is checked as well.
-    return (
-        "<script>(function(){var c=" + assignment + ";"
-        "if(window.parent.location.protocol==='https:'){c+='; Secure';}"
-        "window.parent.document.cookie=c;})();</script>"
+    args = {"method": method, "credentials": "same-origin", "cache": "no-store"}
+    if body is not None:
+        args["body"] = body
+    script = (
+        "<script>window.parent.fetch(window.parent.location.origin + "
+        f"{json.dumps(route_path())}, {json.dumps(args)});</script>"
     )
+    render = getattr(st, "iframe", None)
+    if render is not None:
+        render(script, height=1)
+    else:  # older Streamlit
+        st.components.v1.html(script, height=0)
 
 
 def store(token: str, expires_at: str) -> None:
-    """Write the cookie (rendered as an invisible same-origin component)."""
-    if not _TOKEN_CHARS.match(token):
-        return
-    value = f"{COOKIE}={token}; Path={_path()}; Max-Age={seconds_left(expires_at)}; SameSite=Strict"
-    st.components.v1.html(_script(json.dumps(value)), height=0)
+    """Have the browser fetch the HttpOnly cookie for `token` (JS only sees a sealed ticket)."""
+    from .session_route import seal
+
+    if _TOKEN_CHARS.match(token):
+        _fetch("POST", seal(token, seconds_left(expires_at)))
 
 
 def clear() -> None:
-    value = f"{COOKIE}=; Path={_path()}; Max-Age=0; SameSite=Strict"
-    st.components.v1.html(_script(json.dumps(value)), height=0)
+    _fetch("DELETE", None)

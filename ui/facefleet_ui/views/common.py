@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import streamlit as st
 
@@ -22,11 +23,19 @@ def unavailable_banner(extra: str | None = None) -> None:
     st.error(f"⚠️ {UNAVAILABLE}" + (f" ({extra})" if extra else ""), icon=None)
 
 
+READY_CHECK_S = 2.5
+
+
 @st.fragment(run_every=3)
 def status_banner() -> None:
-    """Checks /readyz every few seconds and shows a banner while the recognizer is not ready."""
-    ready = resources.client().ready()
-    st.session_state.recognizer_ready = ready
+    """Checks /readyz every few seconds and shows a banner while the recognizer is not ready.
+    Full reruns (a WebRTC handshake makes several) reuse a check younger than READY_CHECK_S."""
+    now = time.monotonic()
+    last = st.session_state.get("ready_checked_at", -1e9)
+    if now - last >= READY_CHECK_S or st.session_state.get("retry_banner"):
+        st.session_state.recognizer_ready = resources.client().ready()
+        st.session_state.ready_checked_at = now
+    ready = st.session_state.recognizer_ready
     if not ready:
         unavailable_banner()
         st.button("Retry now", key="retry_banner")

@@ -77,10 +77,12 @@ def render() -> None:
     cap = resources.login_capture()
     cap.username = name
     st.caption("Press START, look at the camera: you are logged in as soon as your face is clear.")
+    status = st.container()  # above the camera, where people look
     ctx = webrtc.streamer(KEY, resources.settings(), cap)
     # Poll the capture thread only while the camera runs: no background reruns for idle visitors
     # (they would also race with widgets such as the photo uploader).
-    st.fragment(run_every=webrtc.POLL_S if webrtc.live(ctx) else None)(_live_status)()
+    with status:
+        st.fragment(run_every=webrtc.POLL_S if webrtc.live(ctx) else None)(_live_status)()
     _upload()
     if name is None and (st.session_state.get("login_username") or "").strip():
         st.caption(f"Ignoring the username {md_escape(st.session_state.login_username)}.")

@@ -85,8 +85,10 @@ def render() -> None:
     cap.armed = valid and bool(st.session_state.get("reg_consent")) and failed != name
     st.caption(f"Press START and look at the camera: {settings.register_frames} frames are taken "
                f"over a couple of seconds and enrolled together.")
+    status = st.container()  # above the camera, where people look
     ctx = webrtc.streamer(KEY, settings, cap)
-    st.fragment(run_every=webrtc.POLL_S if webrtc.live(ctx) else None)(_live_status)(name)
+    with status:
+        st.fragment(run_every=webrtc.POLL_S if webrtc.live(ctx) else None)(_live_status)(name)
     with st.expander("No camera? Register with photos"):
         photos = st.file_uploader("One or more photos of your face", type=["jpg", "jpeg", "png"],
                                   accept_multiple_files=True, key="reg_photos")
