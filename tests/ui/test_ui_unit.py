@@ -412,3 +412,28 @@ def test_session_ticket_hides_the_token():
 
     ticket = session_route.seal(TOKEN, 60)
     assert TOKEN not in ticket and session_route.unseal(ticket) == (TOKEN, 60)
+
+
+def test_outage_at_load_keeps_the_saved_session_and_adopts_it_when_back(page, monkeypatch):
+    at, fake, _ = page
+    cleared = []
+    monkeypatch.setattr(session, "clear", lambda: cleared.append(1))
+    monkeypatch.setattr(session, "COOKIES_OVERRIDE", {session.COOKIE: TOKEN})
+    fake.up = False
+    at.run()
+    assert any("The recognizer is unavailable" in e.value for e in at.error)
+    assert not cleared, "the cookie is kept while it cannot be checked"
+    fake.up = True
+    at.session_state["ready_checked_at"] = -1e9
+    at.run()
+    assert at.header and at.header[0].value == "Welcome, al\\_ice"
+    assert not cleared
+
+
+def test_rejected_cookie_is_cleared(page, monkeypatch):
+    at, _, _ = page
+    cleared = []
+    monkeypatch.setattr(session, "clear", lambda: cleared.append(1))
+    monkeypatch.setattr(session, "COOKIES_OVERRIDE", {session.COOKIE: "expired-token-123"})
+    at.run()
+    assert cleared and "Log in with your face" in texts(at)

@@ -7,6 +7,7 @@ or Register. Camera components of views not on screen are dropped explicitly (se
 from __future__ import annotations
 
 import logging
+import os
 
 import streamlit as st
 
@@ -16,6 +17,11 @@ from facefleet_ui.views import account, login, register
 from facefleet_ui.views.common import status_banner, unavailable_banner
 
 LOG = logging.getLogger("facefleet_ui")
+if not LOG.handlers:  # once per process (the script runs on every rerun)
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    LOG.addHandler(_handler)
+    LOG.setLevel(os.environ.get("FACEFLEET_UI_LOG_LEVEL", "INFO").upper())
 VIEWS = ("Log in", "Register")
 
 

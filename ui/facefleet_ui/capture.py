@@ -8,6 +8,7 @@ between the first good frame and the recognizer's answer.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,8 @@ import numpy as np
 from . import quality
 from .client import LoginResult, RecognizerClient, RecognizerError, Unavailable
 from .config import Settings
+
+LOG = logging.getLogger("facefleet_ui.capture")
 
 
 @dataclass
@@ -68,6 +71,8 @@ class _Base:
         with self._lock:
             self._frames += 1
             self._hint = q.reason
+            if self._frames == 1:
+                LOG.info("first camera frame received (%dx%d)", bgr.shape[1], bgr.shape[0])
         return (bgr.copy() if fresh else bgr), bgr, q, fresh
 
     @staticmethod
@@ -112,6 +117,7 @@ class LoginCapture(_Base):
 
     def _attempt(self, jpeg: bytes, username: str | None) -> None:
         outcome = LoginOutcome()
+        started = time.monotonic()
         wait = self.settings.retry_after_failure_s
         try:
             if self._client is None:
@@ -125,6 +131,9 @@ class LoginCapture(_Base):
             outcome.unavailable = str(exc)
         except Exception as exc:  # never let the capture thread die silently
             outcome.unavailable = f"{type(exc).__name__}: {exc}"
+        LOG.info("login attempt (%s) took %.3f s: %s", "1:1" if username else "1:N",
+                 time.monotonic() - started,
+                 "ok" if outcome.ok else (outcome.error.code if outcome.error else "unavailable"))
         with self._lock:
             self._outcome = outcome
             self._busy = False

@@ -36,7 +36,10 @@ def status_banner() -> None:
         st.session_state.recognizer_ready = resources.client().ready()
         st.session_state.ready_checked_at = now
     ready = st.session_state.recognizer_ready
+    if ready and st.session_state.pop("recognizer_was_down", False):
+        st.rerun(scope="app")  # it is back: redo what failed (e.g. checking a saved session)
     if not ready:
+        st.session_state.recognizer_was_down = True
         unavailable_banner()
         st.button("Retry now", key="retry_banner")
 

@@ -12,13 +12,8 @@ KEY = "login-camera"
 
 
 def finish_login(result: LoginResult) -> None:
-    """Store the session (expiry from GET /v1/me) and switch to the account view."""
-    try:
-        me = resources.client().me(result.token)
-        expires_at = me.expires_at
-    except (Unavailable, RecognizerError):
-        expires_at = ""
-    resources.set_auth(resources.Auth(result.token, result.username, expires_at))
+    """Store the session and switch to the account view (which reads the expiry from /v1/me)."""
+    resources.set_auth(resources.Auth(result.token, result.username, ""))
     st.session_state.pop("login_notice", None)
     st.rerun(scope="app")
 
@@ -58,8 +53,10 @@ def _upload() -> None:
 
 
 def render() -> None:
-    # Any session cookie still in the browser is stale here (logged out, expired, deleted).
-    if session.cookie_token() or st.session_state.get("cookie_written"):
+    # Any session cookie still in the browser is stale here (logged out, expired, deleted), unless
+    # it could not be checked yet (recognizer down at load time: keep it, app.py retries).
+    checked = st.session_state.get("session_checked")
+    if checked and (session.cookie_token() or st.session_state.get("cookie_written")):
         session.clear()
     st.subheader("Log in with your face")
     notice = st.session_state.get("login_notice")

@@ -24,7 +24,9 @@ def enrol(username: str, images: Sequence[bytes]) -> None:
     except RecognizerError as exc:
         st.session_state.reg_error = error_message(exc, username)
         st.session_state.reg_failed_for = username
-        resources.register_capture().reset()
+        cap = resources.register_capture()
+        cap.armed = False  # no automatic retry with the same name: the person decides (Try again)
+        cap.reset()
         return
     except Unavailable:
         st.session_state.reg_error = "unavailable"
