@@ -166,7 +166,7 @@ def plot(levels: list[dict[str, Any]], single: float, cores: int, sampler: RssSa
 def main(argv: list[str] | None = None) -> int:
     ap = parser(__doc__)
     ap.add_argument("--levels", default="1,2,4,8", help="concurrency levels (comma-separated)")
-    ap.add_argument("--seconds", type=float, default=30.0, help="duration of each level")
+    ap.add_argument("--seconds", type=float, default=20.0, help="duration of each level")
     args = ap.parse_args(argv)
     levels = [1, 2] if args.tiny else [int(x) for x in args.levels.split(",")]
     seconds = 3.0 if args.tiny else args.seconds

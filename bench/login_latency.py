@@ -63,7 +63,7 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = parser(__doc__)
-    ap.add_argument("--rounds", type=int, default=30, help="measured rounds (each: every path x resolution)")
+    ap.add_argument("--rounds", type=int, default=20, help="measured rounds (each: every path x resolution)")
     ap.add_argument("--max-seconds", type=float, default=420.0, help="time budget of the measured rounds")
     args = ap.parse_args(argv)
     rounds, warmup = (1, 1) if args.tiny else (args.rounds, 3)
