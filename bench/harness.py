@@ -184,6 +184,24 @@ def stack():
     return s
 
 
+def start_database(data_dir: Path, timeout_s: float = 300.0):
+    """stack.DatabaseServer started with a generous timeout (the machine may be very busy)."""
+    db = stack().DatabaseServer(data_dir=data_dir)
+    db.start(timeout_s=timeout_s)
+    return db
+
+
+def start_recognizer(mongo_url: str, workdir: Path, env: dict[str, str] | None = None, timeout_s: float = 900.0):
+    """stack.RecognizerServer, waiting up to `timeout_s` for /readyz (model load on a busy machine)."""
+    rec = stack().RecognizerServer.start_new(mongo_url, workdir, env, wait_ready=False)
+    try:
+        rec.wait(ready=True, timeout_s=timeout_s)
+    except BaseException:
+        rec.stop()
+        raise
+    return rec
+
+
 def test_faces():
     """tests/support/faces.py: faces that ship in PyPI packages (astronaut, grace_hopper, variant)."""
     stack()

@@ -39,7 +39,7 @@ import httpx
 import numpy as np
 
 from bench import frames
-from bench.harness import ROOT, Budget, log, mib, parser, ratio, rss_kb, stack, summary_ms, write_result
+from bench.harness import start_database, start_recognizer, ROOT, Budget, log, mib, parser, ratio, rss_kb, stack, summary_ms, write_result
 
 TARGET_ADDED_MS_AT_100K = 20.0
 SIGMA = 0.044  # per dimension: sqrt(128) * 0.044 = 0.50 expected distance from the seed
@@ -192,8 +192,8 @@ def http_scaling(sizes: list[int], real: np.ndarray, tmp: Path, rounds: int, max
     probe_img = frames.jpeg_bytes(frames.frame((640, 480), probe=True))
     enrol_img = frames.jpeg_bytes(frames.frame((640, 480)))
     rows: list[dict[str, Any]] = []
-    with S.DatabaseServer.start_new(tmp / "db") as db, \
-            S.RecognizerServer.start_new(db.url, tmp / "rec-base") as base, base.client() as cb:
+    with start_database(tmp / "db") as db, \
+            start_recognizer(db.url, tmp / "rec-base") as base, base.client() as cb:
         cb.post("/v1/users", headers=base.headers, data={"username": "bench-probe"},
                 files=[("images", ("e.jpg", enrol_img))]).raise_for_status()
 

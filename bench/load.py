@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from bench import frames
-from bench.harness import log, mib, parser, peak_rss_kb, ratio, rss_kb, stack, summary_ms, write_result
+from bench.harness import start_database, start_recognizer, log, mib, parser, peak_rss_kb, ratio, rss_kb, stack, summary_ms, write_result
 
 TARGET_EFFICIENCY = 0.8  # throughput >= 80% of single-request rate x cores
 
@@ -176,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     probe = frames.jpeg_bytes(frames.frame((640, 480), probe=True))
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp_s:
         tmp = Path(tmp_s)
-        with S.DatabaseServer.start_new(tmp / "db") as db, \
-                S.RecognizerServer.start_new(db.url, tmp / "rec", {"FACEFLEET_LOCKOUT_FAILURES": "100000"}) as rec:
+        with start_database(tmp / "db") as db, \
+                start_recognizer(db.url, tmp / "rec", {"FACEFLEET_LOCKOUT_FAILURES": "100000"}) as rec:
             with rec.client() as c:
                 c.post("/v1/users", headers=rec.headers, data={"username": "bench-load"},
                        files=[("images", ("e.jpg", frames.jpeg_bytes(frames.frame((640, 480)))))]).raise_for_status()

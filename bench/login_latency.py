@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from bench import frames
-from bench.harness import Budget, log, parser, ratio, stack, summary_ms, write_result
+from bench.harness import start_database, start_recognizer, Budget, log, parser, ratio, stack, summary_ms, write_result
 
 TARGET_SPEEDUP = 3.0
 TARGET_FLOOR_RATIO = 1.5
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         DeepFace.build_model("Dlib")
 
         log("starting the database and the recognizer")
-        with S.DatabaseServer.start_new(tmp / "db") as db, \
-                S.RecognizerServer.start_new(db.url, tmp / "rec", {"FACEFLEET_LOCKOUT_FAILURES": "1000"}) as rec, \
+        with start_database(tmp / "db") as db, \
+                start_recognizer(db.url, tmp / "rec", {"FACEFLEET_LOCKOUT_FAILURES": "1000"}) as rec, \
                 rec.client(timeout=60) as http:
             r = http.post("/v1/users", headers=rec.headers, data={"username": "bench-latency"},
                           files=[("images", ("enrolled.jpg", enrolled))])

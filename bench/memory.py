@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import frames
-from bench.harness import TESTS, log, mib, parser, peak_rss_kb, stack, test_faces, write_result
+from bench.harness import start_database, start_recognizer, TESTS, log, mib, parser, peak_rss_kb, stack, test_faces, write_result
 from bench.load import RssSampler, run_load
 
 TARGET_RECOGNIZER_MB = 600
@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     drivers = []
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp_s:
         tmp = Path(tmp_s)
-        with S.DatabaseServer.start_new(tmp / "db") as db, \
-                S.RecognizerServer.start_new(db.url, tmp / "rec", NO_LOCKOUT) as rec, \
-                ui_stack.UiServer(rec.url, rec.api_key, tmp / "ui").start() as ui:
+        with start_database(tmp / "db") as db, \
+                start_recognizer(db.url, tmp / "rec", NO_LOCKOUT) as rec, \
+                ui_stack.UiServer(rec.url, rec.api_key, tmp / "ui").start(timeout_s=600) as ui:
             with rec.client() as c:
                 c.post("/v1/users", headers=rec.headers, data={"username": "bench-memory"},
                        files=[("images", ("e.jpg", frames.jpeg_bytes(frames.frame((640, 480)))))]).raise_for_status()

@@ -10,13 +10,15 @@ BENCH_SUITES := login_latency identify load memory accuracy
 
 .PHONY: bench bench-report $(addprefix bench-,$(BENCH_SUITES)) bench-latency
 bench: venv weights database ## run every benchmark suite one after another (~45 min), refresh bench/README.md
-	@for s in $(BENCH_SUITES); do \
+	@failed=""; for s in $(BENCH_SUITES); do \
 	  echo "==> bench $$s"; \
-	  $(MAKE) --no-print-directory bench-$$s || exit 1; \
-	done
-	@# the ui's own benchmark (START -> Welcome in a browser), when the ui area defines it
-	@if grep -q '^ui-bench:' mk/ui.mk 2>/dev/null; then echo "==> bench ui"; $(MAKE) --no-print-directory ui-bench; fi
-	$(MAKE) --no-print-directory bench-report
+	  $(MAKE) --no-print-directory bench-$$s || failed="$$failed $$s"; \
+	done; \
+	if grep -q '^ui-bench:' mk/ui.mk 2>/dev/null; then \
+	  echo "==> bench ui (the ui area's own suite)"; $(MAKE) --no-print-directory ui-bench || failed="$$failed ui"; \
+	fi; \
+	$(MAKE) --no-print-directory bench-report; \
+	if [ -n "$$failed" ]; then echo "bench suites that failed:$$failed"; exit 1; fi
 
 bench-accuracy: venv weights ## LFW View 1: facefleet vs DeepFace.verify (+ the small labelled sets)
 	$(BENCH_NICE) $(PY) -m bench.accuracy $(BENCH_ARGS)
