@@ -149,3 +149,11 @@ def camera_button(driver: webdriver.Chrome) -> str:
     finally:
         driver.switch_to.default_content()
     return ""
+
+
+def wait_camera(driver: webdriver.Chrome, label: str, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while camera_button(driver) != label:
+        if time.monotonic() > end:
+            raise AssertionError(f"the camera component does not show {label} within {timeout} s")
+        time.sleep(0.2)
