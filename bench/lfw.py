@@ -191,8 +191,11 @@ class Cache:
         if self.path.is_file():
             with np.load(self.path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
+                # z["vectors"] decompresses the whole array on every access: read it once (indexing it
+                # per image kept one full copy alive per cached image: gigabytes for a few thousand).
+                vectors = np.array(z["vectors"], dtype=np.float32)
                 for i, rel in enumerate(meta["rels"]):
-                    out.vectors[rel] = z["vectors"][i]
+                    out.vectors[rel] = vectors[i]
                     out.status[rel] = meta["status"][i]
                     out.boxes[rel] = tuple(meta["boxes"][i])
                     out.seconds[rel] = meta["seconds"][i]
