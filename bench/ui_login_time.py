@@ -74,7 +74,7 @@ def main() -> None:
     # SIGTERM unwinds the context managers below, so no server or browser outlives the bench.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.tiny:
-        args.logins, args.starts = 2, 2
+        args.logins, args.starts = 1, 1
     import ui_browser as B
     import ui_media
     from support import faces

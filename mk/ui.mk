@@ -7,5 +7,5 @@ APT_PACKAGES += chromium chromium-driver iproute2 fonts-dejavu-core
 ui-test: ## run the ui tests (AppTest units + real-browser end-to-end on loopback)
 	$(PY) -m pytest tests/ui $(PYTEST_ARGS)
 
-ui-bench: ## START -> Welcome in a real browser, and stream-start reliability (bench/results/)
+ui-bench: venv weights database ## START -> Welcome in a real browser, and stream-start reliability (bench/results/)
 	$(PY) bench/ui_login_time.py
