@@ -348,7 +348,7 @@ def plot(index_rows, http_rows, find_rows, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = parser(__doc__)
     ap.add_argument("--index-sizes", default="1000,10000,100000,1000000")
-    ap.add_argument("--http-sizes", default="1000,10000,100000")
+    ap.add_argument("--http-sizes", default="10000,100000")
     ap.add_argument("--find-sizes", default="100")
     ap.add_argument("--rounds", type=int, default=20, help="identify logins per recognizer and size")
     args = ap.parse_args(argv)
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-identify-") as tmp_s:
         tmp = Path(tmp_s)
         http_rows = http_scaling(http_sizes, real, tmp, rounds, max_seconds=300, seed_budget_s=600)
-        find_rows = find_scaling(find_sizes, args.tiny, tmp, reps=1 if args.tiny else 10, build_budget_s=400)
+        find_rows = find_scaling(find_sizes, args.tiny, tmp, reps=1 if args.tiny else 5, build_budget_s=400)
 
     at = {r["users"]: r for r in http_rows if "with_n_users" in r}
     at_100k = at.get(100_000)

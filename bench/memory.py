@@ -69,7 +69,7 @@ def plot(sampler: RssSampler, marks: dict[str, float], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = parser(__doc__)
     ap.add_argument("--seconds", type=float, default=40.0, help="duration of the load")
-    ap.add_argument("--browsers", type=int, default=2, help="headless Chromium sessions streaming into the ui")
+    ap.add_argument("--browsers", type=int, default=1, help="headless Chromium sessions streaming into the ui")
     args = ap.parse_args(argv)
     seconds = 4.0 if args.tiny else args.seconds
     n_browsers = 0 if args.tiny else args.browsers
