@@ -177,7 +177,10 @@ def test_stream_starts_reliably(loopback_stack, open_browser, videos):
                             f"camera shows {B.camera_button(d)}")
             continue
         B.click_camera_button(d, "STOP")  # a clean stop, as a person would, before the next start
-        B.wait_camera(d, "START")
+        try:
+            B.wait_camera(d, "START", timeout=30)
+        except AssertionError as exc:
+            failures.append(f"start {i}: {exc}")
     shot(d, "stream_start_reliability")
     assert not failures, failures
 
