@@ -104,8 +104,16 @@ class DatabaseServer:
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(database_command(self.data_dir, self.port), stdout=log, stderr=log,
                                          stdin=subprocess.DEVNULL)
+        try:
+            self._wait(timeout_s)
+        except BaseException:
+            self.stop()  # never leave a half-started server behind
+            raise
+
+    def _wait(self, timeout_s: float) -> None:
         from pymongo import MongoClient
 
+        assert self.proc is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -198,7 +206,11 @@ class RecognizerServer:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "recognizer", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                 env=self.process_env(), cwd=self.workdir, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        self.wait(ready=wait_ready, timeout_s=timeout_s)
+        try:
+            self.wait(ready=wait_ready, timeout_s=timeout_s)
+        except BaseException:
+            self.stop()  # never leave a half-started server behind
+            raise
 
     def wait(self, *, ready: bool = True, timeout_s: float = 90.0) -> None:
         """Wait for /readyz 200 (ready=True) or /healthz 200."""
