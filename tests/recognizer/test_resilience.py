@@ -59,7 +59,7 @@ def test_database_outage_answers_503_never_500_and_recovers(stack):
         ):
             start = time.monotonic()
             r = call()
-            assert time.monotonic() - start < 8, "an outage must answer quickly, not hang"
+            assert time.monotonic() - start < 15, "an outage must answer within timeouts, not hang"
             statuses.append(r.status_code)
             if r.status_code != 200:
                 assert_error(r, 503, "unavailable")
