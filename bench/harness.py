@@ -54,7 +54,8 @@ def machine() -> dict[str, Any]:
         mem_gib = None
     return {"cpu_model": cpu, "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
             "memory_gib": mem_gib, "platform": platform.platform(), "python": platform.python_version(),
-            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
+            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+            "thread_env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
 
 
 def versions() -> dict[str, str | None]:
