@@ -20,6 +20,9 @@ import pytest
 from support.recognizer_api import enrol, new_username
 from support.stack import ROOT, free_port
 
+pytestmark = pytest.mark.slow  # several servers started and stopped
+
+
 
 def _listening(port: int) -> bool:
     with socket.socket() as s:

@@ -10,6 +10,9 @@ import pytest
 from support.recognizer_api import assert_error, enrol, login, new_username
 from support.stack import DatabaseServer, RecognizerServer
 
+pytestmark = pytest.mark.slow  # several servers started and stopped
+
+
 
 @pytest.fixture()
 def stack(tmp_path):
