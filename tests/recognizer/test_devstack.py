@@ -20,7 +20,7 @@ import pytest
 from support.recognizer_api import enrol, new_username
 from support.stack import ROOT, free_port
 
-pytestmark = pytest.mark.slow  # several servers started and stopped
+pytestmark = pytest.mark.slow  # own servers, restarts or timers: tens of seconds
 
 
 

@@ -9,7 +9,7 @@ import pytest
 from support.recognizer_api import assert_error, db_state, enrol, login, new_username
 from support.stack import RecognizerServer
 
-pytestmark = pytest.mark.slow  # several servers started and stopped
+pytestmark = pytest.mark.slow  # own servers, restarts or timers: tens of seconds
 
 
 LOCK_S = 8  # long enough that the lock outlives a slow embedding on a loaded machine

@@ -10,7 +10,7 @@ import pytest
 from support.recognizer_api import assert_error, enrol, login, new_username
 from support.stack import DatabaseServer, RecognizerServer
 
-pytestmark = pytest.mark.slow  # several servers started and stopped
+pytestmark = pytest.mark.slow  # own servers, restarts or timers: tens of seconds
 
 
 
