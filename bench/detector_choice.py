@@ -180,6 +180,8 @@ def main() -> int:
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--cnn-frames", type=int, default=16, help="frames per set timed for the (slow) CNN detector")
     ap.add_argument("--frames", type=int, default=0, help="use only the first N video frames (0: all)")
+    ap.add_argument("--stride", type=int, default=1, help="use every N-th video frame")
+    ap.add_argument("--lfw-configs", default=None, help="configurations measured on LFW (default: --configs)")
     ap.add_argument("--no-video", action="store_true")
     ap.add_argument("--no-lfw", action="store_true")
     args = ap.parse_args()
@@ -190,7 +192,7 @@ def main() -> int:
                     "lfw_sample": {"file": "pairsDevTrain.txt", "pairs": len(pairs), "seed": 11}}
     if not args.no_lfw:
         report["lfw"] = {}
-        for name in names:
+        for name in (args.lfw_configs.split(",") if args.lfw_configs else names):
             if name in SAME_ON_LFW:
                 report["lfw"][name] = f"same as {SAME_ON_LFW[name]}: LFW images (250x250) are never downscaled"
             else:
@@ -198,7 +200,8 @@ def main() -> int:
             print(name, "LFW", json.dumps(report["lfw"][name]))
     if not args.no_video:
         frames = mjpeg_frames(VIDEO)
-        report["video"] = video_part(names, frames[: args.frames or len(frames)], args.cnn_frames)
+        frames = frames[:: args.stride][: args.frames or len(frames)]
+        report["video"] = video_part(names, frames, args.cnn_frames)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for key in ("lfw", "video"):

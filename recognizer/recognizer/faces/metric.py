@@ -12,7 +12,7 @@ import numpy as np
 MODEL_NAME = "Dlib"
 METRIC = "euclidean"
 #: calibrated by `make calibrate` on LFW View 1 pairsDevTrain.txt (see recognizer/README.md).
-DEFAULT_THRESHOLD = 0.6
+DEFAULT_THRESHOLD = 0.594
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> float:
