@@ -138,14 +138,14 @@ def _add_faces(rec: RecognizerServer, name: str, n: int, results: dict[str, int]
 
 @pytest.mark.parametrize("when", ["while_embedding", "after_first_ack"])
 def test_recognizer_killed_mid_enrolment_leaves_no_half_written_user(database_server, tmp_path, when):
-    """SIGKILL while 3 enrolments of 4 faces and one addition of 3 faces are in flight."""
+    """SIGKILL while 2 enrolments of 4 faces and one addition of 3 faces are in flight."""
     faces, added = 4, 3
     with RecognizerServer.start_new(database_server.url, tmp_path / "rec") as rec:
         existing = new_username("grow")
         with rec.client() as c:
             assert c.post("/v1/users", headers=rec.headers, data={"username": existing},
                           files=[("images", ("h.jpg", img("hopper")))]).status_code == 201
-        names = [new_username("kill") for _ in range(3)]
+        names = [new_username("kill") for _ in range(2)]
         results: dict[str, int] = {}
         threads = [threading.Thread(target=_enrol_many, args=(rec, n, faces, results)) for n in names]
         threads.append(threading.Thread(target=_add_faces, args=(rec, existing, added, results)))
