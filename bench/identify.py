@@ -243,22 +243,25 @@ def http_scaling(sizes: list[int], real: np.ndarray, tmp: Path, rounds: int, max
                     big.wait(ready=True, timeout_s=900)  # loading N users may take minutes on a busy machine
                     ready_s = time.perf_counter() - t0
                     answers: Counter = Counter()
+                    base_answers: Counter = Counter()  # both recognizers share the database server
                     for _ in range(2):
                         login(ck, Counter())
                     tb, tk = [], []
                     budget = Budget(rounds, max_seconds)
                     while budget.next():
-                        pair = ((cb, tb, None), (ck, tk, answers)) if budget.count % 2 else \
-                            ((ck, tk, answers), (cb, tb, None))
+                        pair = ((cb, tb, base_answers), (ck, tk, answers)) if budget.count % 2 else \
+                            ((ck, tk, answers), (cb, tb, base_answers))
                         for c, acc, ans in pair:
                             dt = login(c, ans)
                             if dt is not None:
                                 acc.append(dt)
                     sb, sk = summary_ms(tb), summary_ms(tk)
-                    if not tk:
-                        raise RuntimeError(f"no identify login succeeded with {n:,} users: {dict(answers)}")
+                    if not tk or not tb:
+                        raise RuntimeError(f"no identify login succeeded with {n:,} users: {dict(answers)}; "
+                                           f"with 1 user on the same database server: {dict(base_answers)}")
                     row = {"users": n, "seed_s": round(seed_s, 1), "start_to_ready_s": round(ready_s, 1),
                            "logins_each": budget.count, "answers_with_n_users": dict(answers),
+                           "answers_with_1_user": dict(base_answers),
                            "base_1_user": sb, "with_n_users": sk,
                            "added_p50_ms": round(sk["p50_ms"] - sb["p50_ms"], 1),
                            "added_mean_ms": round(sk["mean_ms"] - sb["mean_ms"], 1),
