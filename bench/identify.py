@@ -352,7 +352,8 @@ def plot(index_rows, http_rows, find_rows, path: Path) -> None:
         a1.plot(n, [r["search"]["p50_ms"] for r in index_rows], "o-", label="EmbeddingIndex.search (p50)")
         a1.plot(n, [r["full_scan"]["p50_ms"] for r in index_rows], "s--", label="reference: metric.distances full scan")
         a2.plot(n, [r["matrix_mib"] + r["owners_mib"] for r in index_rows], "o-", label="index arrays")
-    http_rows = [r for r in http_rows if "with_n_users" in r]
+    # only sizes where every identify answered 200: otherwise the "added" time is not meaningful
+    http_rows = [r for r in http_rows if "with_n_users" in r and not r.get("answers_with_n_users", {}).keys() - {"200"}]
     if http_rows:
         n = [r["users"] for r in http_rows]
         a1.plot(n, [max(0.05, r["added_p50_ms"]) for r in http_rows], "^-", label="HTTP identify, added vs 1 user (p50)")
