@@ -272,9 +272,15 @@ class Repository:
         """
         now = self._now()
         window = timedelta(seconds=window_s)
-        doc = self.lockouts.find_one_and_update(
-            {"_id": username}, {"$push": {"failures": now}, "$max": {"expires_at": now + window}},
-            upsert=True, return_document=ReturnDocument.AFTER)
+        for attempt in range(2):
+            try:
+                doc = self.lockouts.find_one_and_update(
+                    {"_id": username}, {"$push": {"failures": now}, "$max": {"expires_at": now + window}},
+                    upsert=True, return_document=ReturnDocument.AFTER)
+                break
+            except DuplicateKeyError:  # concurrent first failures raced to insert it: it exists now
+                if attempt:
+                    raise
         recent = [_utc(t) for t in doc.get("failures", []) if _utc(t) > now - window]
         if len(recent) < max_failures:
             if len(doc.get("failures", [])) > 4 * max_failures:  # drop entries that left the window
