@@ -37,7 +37,7 @@ import numpy as np
 
 from bench import deepface_baseline as dfb
 from bench import lfw
-from bench.harness import SHARED, log, parser, ratio, write_result
+from bench.harness import SHARED, log, parser, ratio, save_figure, write_result
 from bench.verification import best_accuracy_threshold, bootstrap_tar_at_far, rates, tar_at_far
 
 MAX_FAR = 0.005
@@ -344,10 +344,7 @@ def plot_roc(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: 
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save_figure(fig, path)
 
 
 # -- main ------------------------------------------------------------------------------------

@@ -90,6 +90,16 @@ def write_result(out: Path, name: str, data: dict[str, Any]) -> Path:
     return path
 
 
+def save_figure(fig: Any, path: Path) -> None:
+    """Write a matplotlib figure as the suites' PNGs are written (tight, 90 dpi) and free it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
 def _json_default(o: Any) -> Any:
     if hasattr(o, "tolist"):
         return o.tolist()

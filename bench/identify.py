@@ -42,7 +42,7 @@ import httpx
 import numpy as np
 
 from bench import frames
-from bench.harness import start_database, start_recognizer, ROOT, Budget, log, mib, parser, ratio, rss_kb, stack, summary_ms, write_result
+from bench.harness import start_database, start_recognizer, ROOT, Budget, log, mib, parser, ratio, rss_kb, stack, summary_ms, save_figure, write_result
 
 TARGET_ADDED_MS_AT_100K = 20.0
 SIGMA = 0.044  # per dimension: sqrt(128) * 0.044 = 0.50 expected distance from the seed
@@ -371,10 +371,7 @@ def plot(index_rows, http_rows, find_rows, path: Path) -> None:
         ax.legend(fontsize=7)
     a1.set_title("1:N identify: time", fontsize=10)
     a2.set_title("1:N identify: memory", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

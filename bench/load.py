@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from bench import frames
-from bench.harness import start_database, start_recognizer, log, mib, parser, peak_rss_kb, ratio, rss_kb, stack, summary_ms, write_result
+from bench.harness import start_database, start_recognizer, log, mib, parser, peak_rss_kb, ratio, rss_kb, stack, summary_ms, save_figure, write_result
 
 TARGET_EFFICIENCY = 0.8  # throughput >= 80% of single-request rate x cores
 
@@ -157,10 +157,7 @@ def plot(levels: list[dict[str, Any]], single: float, cores: int, sampler: RssSa
     a2.set_ylabel("RSS, MiB")
     a2.set_title("Resident memory during the run", fontsize=10)
     a2.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

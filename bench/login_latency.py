@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from bench import frames
-from bench.harness import start_database, start_recognizer, Budget, log, parser, ratio, stack, summary_ms, write_result
+from bench.harness import start_database, start_recognizer, Budget, log, parser, ratio, stack, summary_ms, save_figure, write_result
 
 TARGET_SPEEDUP = 3.0
 TARGET_FLOOR_RATIO = 1.5
@@ -55,10 +55,7 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
     ax.set_title("Warm login latency by probe resolution", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

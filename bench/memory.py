@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import frames
-from bench.harness import start_database, start_recognizer, TESTS, log, mib, parser, peak_rss_kb, stack, test_faces, write_result
+from bench.harness import start_database, start_recognizer, TESTS, log, mib, parser, peak_rss_kb, stack, test_faces, save_figure, write_result
 from bench.load import RssSampler, run_load
 
 TARGET_RECOGNIZER_MB = 600
@@ -60,10 +60,7 @@ def plot(sampler: RssSampler, marks: dict[str, float], path: Path) -> None:
     ax.set_title("Resident memory: idle, then HTTP load + browser sessions", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
