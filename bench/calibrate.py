@@ -20,19 +20,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from bench import lfw
+from bench.harness import git_rev, machine, versions
 from bench.verification import (
     best_accuracy_threshold,
     bootstrap_tar_at_far,
@@ -49,37 +47,6 @@ SEED = 20261125
 IMPOSTOR_PAIRS = 100_000
 HELD_OUT_PEOPLE = 1_000
 CONFIG = lfw.PipelineConfig()
-
-
-def machine() -> dict:
-    cpu = ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "python": platform.python_version()}
-
-
-def versions() -> dict:
-    out = {}
-    for dist in ("deepface", "dlib-bin", "face-recognition-models", "numpy", "opencv-contrib-python-headless", "pillow"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
-
-
-def git_rev() -> str:
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "recognizer/recognizer/faces", "bench"],
-                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def rates_dict(r) -> dict:
