@@ -47,14 +47,10 @@ def _index(rendering: Rendering, group: str) -> dict[str, dict]:
     return index
 
 
-def diff_group(old: Rendering, new: Rendering, group: str) -> list[str]:
-    """Readable lines describing what changes for clusters of one group."""
-    before, after = _index(old, group), _index(new, group)
-    lines: list[str] = []
-    for key in sorted(after.keys() - before.keys()):
-        lines.append(f"+ added    {key}")
-    for key in sorted(before.keys() - after.keys()):
-        lines.append(f"- removed  {key}")
+def _diff_maps(before: dict[str, dict], after: dict[str, dict]) -> list[str]:
+    """Added, removed and changed keys, each change with a short unified diff of its YAML."""
+    lines = [f"+ added    {k}" for k in sorted(after.keys() - before.keys())]
+    lines += [f"- removed  {k}" for k in sorted(before.keys() - after.keys())]
     for key in sorted(before.keys() & after.keys()):
         a = yaml.safe_dump(before[key], sort_keys=True).splitlines()
         b = yaml.safe_dump(after[key], sort_keys=True).splitlines()
@@ -62,6 +58,11 @@ def diff_group(old: Rendering, new: Rendering, group: str) -> list[str]:
             lines.append(f"~ changed  {key}")
             lines += ["    " + line for line in difflib.unified_diff(a, b, "before", "after", n=2, lineterm="")]
     return lines
+
+
+def diff_group(old: Rendering, new: Rendering, group: str) -> list[str]:
+    """Readable lines describing what changes for clusters of one group."""
+    return _diff_maps(_index(old, group), _index(new, group))
 
 
 def _settings(rendering: Rendering) -> dict[str, dict]:
@@ -76,16 +77,7 @@ def _settings(rendering: Rendering) -> dict[str, dict]:
 
 def diff_settings(old: Rendering, new: Rendering) -> list[str]:
     """Changes to the Bundle objects themselves (fleet.yaml options), all groups alike."""
-    before, after = _settings(old), _settings(new)
-    lines = [f"+ added    {k}" for k in sorted(after.keys() - before.keys())]
-    lines += [f"- removed  {k}" for k in sorted(before.keys() - after.keys())]
-    for key in sorted(before.keys() & after.keys()):
-        a = yaml.safe_dump(before[key], sort_keys=True).splitlines()
-        b = yaml.safe_dump(after[key], sort_keys=True).splitlines()
-        if a != b:
-            lines.append(f"~ changed  {key}")
-            lines += ["    " + line for line in difflib.unified_diff(a, b, "before", "after", n=2, lineterm="")]
-    return lines
+    return _diff_maps(_settings(old), _settings(new))
 
 
 def plan(rev: str) -> str:
