@@ -37,38 +37,6 @@ import httpx  # noqa: E402
 from bench.harness import log, parser, ratio, stack, summary_ms, write_result  # noqa: E402
 
 
-def stream_start(d, url: str, B) -> tuple[bool, str, float]:
-    """One camera start in the Register view: (good, why, seconds to 3 frames)."""
-    d.get(url)
-    B.wait_text(d, "Log in with your face", timeout=30)
-    B.click(d, "xpath", "//label[.//p[normalize-space()='Register']]")
-    B.wait_text(d, "Register your face", timeout=20)
-    t0 = time.monotonic()
-    B.click_camera_button(d, "START")
-    end = t0 + 20
-    while B.frames_received(d) < 3 and time.monotonic() < end:
-        time.sleep(0.05)
-    first = time.monotonic() - t0
-    before = B.frames_received(d)
-    if before < 3:
-        return False, f"{before} frames after 20 s, camera shows {B.camera_button(d)}", first
-    for _ in range(3):  # a burst of full reruns while streaming (each click is one)
-        B.click(d, "xpath", "//label[.//p[starts-with(normalize-space(), 'I agree')]]")
-        time.sleep(0.2)
-    end = time.monotonic() + 12
-    while B.frames_received(d) < before + 3 and time.monotonic() < end:
-        time.sleep(0.05)
-    after = B.frames_received(d)
-    if after == before or B.camera_button(d) != "STOP":
-        return False, f"stalled after a rerun ({before} -> {after}), camera shows {B.camera_button(d)}", first
-    B.click_camera_button(d, "STOP")  # a clean stop before the next start
-    try:
-        B.wait_camera(d, "START", timeout=30)
-    except AssertionError:
-        return True, "ok (but STOP took > 30 s)", first
-    return True, "ok", first
-
-
 def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("--logins", type=int, default=7)
@@ -122,9 +90,9 @@ def main() -> None:
                 starts: dict[str, list] = {"fix_on": [], "fix_off": []}
                 for i in range(args.starts):  # interleaved, so machine noise hits both alike
                     for variant, server in (("fix_on", ui), ("fix_off", ui_nofix)):
-                        ok, why, first = stream_start(d, server.url, B)
-                        starts[variant].append({"ok": ok, "why": why, "s_to_3_frames": round(first, 2)})
-                        log(f"start {i + 1} {variant}: {why} ({first:.2f} s to 3 frames)")
+                        r = B.stream_start_with_reruns(d, server.url)
+                        starts[variant].append({"ok": r.ok, "why": r.why, "s_to_3_frames": round(r.first_frames_s, 2)})
+                        log(f"start {i + 1} {variant}: {r.why} ({r.first_frames_s:.2f} s to 3 frames)")
             finally:
                 d.quit()
     med = statistics.median(logins)

@@ -154,35 +154,10 @@ def test_stream_starts_reliably(loopback_stack, open_browser, videos):
     d = open_browser(videos["astronaut"])
     failures = []
     for i in range(10):
-        d.get(loopback_stack.ui.url)
-        B.wait_text(d, "Log in with your face", timeout=30)
-        B.click(d, "xpath", "//label[.//p[normalize-space()='Register']]")
-        B.wait_text(d, "Register your face", timeout=20)
-        B.click_camera_button(d, "START")
-        end = time.monotonic() + 20
-        while B.frames_received(d) < 3 and time.monotonic() < end:
-            time.sleep(0.1)
-        before = B.frames_received(d)
-        if before < 3:
-            failures.append(f"start {i}: {before} frames in 20 s, camera shows {B.camera_button(d)}")
+        start = B.stream_start_with_reruns(d, loopback_stack.ui.url)
+        if not (start.ok and start.stopped):
+            failures.append(f"start {i}: {start.why}")
             shot(d, f"stream_start_failure_{i}")
-            continue
-        for _ in range(3):  # a burst of full reruns while streaming (each click is one)
-            B.click(d, "xpath", "//label[.//p[starts-with(normalize-space(), 'I agree')]]")
-            time.sleep(0.2)
-        end = time.monotonic() + 12
-        while B.frames_received(d) < before + 3 and time.monotonic() < end:
-            time.sleep(0.1)
-        after = B.frames_received(d)
-        if after == before or B.camera_button(d) != "STOP":
-            failures.append(f"start {i}: stream stalled after a rerun ({before} -> {after} frames), "
-                            f"camera shows {B.camera_button(d)}")
-            continue
-        B.click_camera_button(d, "STOP")  # a clean stop, as a person would, before the next start
-        try:
-            B.wait_camera(d, "START", timeout=30)
-        except AssertionError as exc:
-            failures.append(f"start {i}: {exc}")
     shot(d, "stream_start_reliability")
     assert not failures, failures
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from selenium import webdriver
@@ -157,3 +158,50 @@ def wait_camera(driver: webdriver.Chrome, label: str, timeout: float = 20.0) -> 
         if time.monotonic() > end:
             raise AssertionError(f"the camera component does not show {label} within {timeout} s")
         time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class StreamStart:
+    """How one camera start went (see `stream_start_with_reruns`)."""
+
+    ok: bool               # frames reached the server and kept flowing through a burst of reruns
+    why: str               # "ok" or what went wrong, in one sentence
+    first_frames_s: float  # START → the server had received 3 frames
+    stopped: bool          # STOP brought the camera back to START within 30 s
+
+
+def stream_start_with_reruns(driver: webdriver.Chrome, url: str) -> StreamStart:
+    """One camera start in the Register view, then a burst of full reruns while streaming.
+
+    The shared procedure of the stream-start test and the ui benchmark: the streamlit-webrtc 0.79
+    run-count race killed about one start in twenty, and a rerun while streaming could end the stream.
+    """
+    driver.get(url)
+    wait_text(driver, "Log in with your face", timeout=30)
+    click(driver, "xpath", "//label[.//p[normalize-space()='Register']]")
+    wait_text(driver, "Register your face", timeout=20)
+    t0 = time.monotonic()
+    click_camera_button(driver, "START")
+    end = t0 + 20
+    while frames_received(driver) < 3 and time.monotonic() < end:
+        time.sleep(0.05)
+    first = time.monotonic() - t0
+    before = frames_received(driver)
+    if before < 3:
+        return StreamStart(False, f"{before} frames in 20 s, camera shows {camera_button(driver)}", first, False)
+    for _ in range(3):  # a burst of full reruns while streaming (each click is one)
+        click(driver, "xpath", "//label[.//p[starts-with(normalize-space(), 'I agree')]]")
+        time.sleep(0.2)
+    end = time.monotonic() + 12
+    while frames_received(driver) < before + 3 and time.monotonic() < end:
+        time.sleep(0.05)
+    after = frames_received(driver)
+    if after == before or camera_button(driver) != "STOP":
+        return StreamStart(False, f"stream stalled after a rerun ({before} -> {after} frames), "
+                                  f"camera shows {camera_button(driver)}", first, False)
+    click_camera_button(driver, "STOP")  # a clean stop, as a person would, before the next start
+    try:
+        wait_camera(driver, "START", timeout=30)
+    except AssertionError as exc:
+        return StreamStart(True, f"ok, but {exc}", first, False)
+    return StreamStart(True, "ok", first, True)
