@@ -109,32 +109,40 @@ def screenshot(driver: webdriver.Chrome, path: Path) -> None:
     driver.save_screenshot(str(path))
 
 
-def find(driver: webdriver.Chrome, by: str, selector: str, timeout: float = 20.0):
-    """Wait for a displayed element (Streamlit renders a page in several steps)."""
+def find(driver: webdriver.Chrome, by: str, selector: str, timeout: float = 20.0, displayed: bool = True):
+    """Wait for an element (Streamlit renders a page in several steps, so a single look races it).
+
+    `displayed=False` accepts hidden elements too, such as the file input behind an upload button.
+    """
     end = time.monotonic() + timeout
     driver.switch_to.default_content()
     while True:
         try:
             for el in driver.find_elements(by, selector):
-                if el.is_displayed():
+                if not displayed or el.is_displayed():
                     return el
         except (WebDriverException, StaleElementReferenceException):
             pass
         if time.monotonic() > end:
-            raise AssertionError(f"no displayed {selector!r} within {timeout} s; page text:\n{page_text(driver)}")
+            raise AssertionError(f"no {'displayed ' if displayed else ''}{selector!r} within {timeout} s; page text:\n{page_text(driver)}")
         time.sleep(0.1)
 
 
 def click(driver: webdriver.Chrome, by: str, selector: str, timeout: float = 20.0) -> None:
+    """Click an element once it is displayed and enabled (a click on a disabled button is lost)."""
     end = time.monotonic() + timeout
     while True:
         try:
-            find(driver, by, selector, timeout=max(0.1, end - time.monotonic())).click()
-            return
+            el = find(driver, by, selector, timeout=max(0.1, end - time.monotonic()))
+            if el.is_enabled():
+                el.click()
+                return
+            if time.monotonic() > end:
+                raise AssertionError(f"{selector!r} still disabled after {timeout} s; page text:\n{page_text(driver)}")
         except (StaleElementReferenceException, WebDriverException):
             if time.monotonic() > end:
                 raise
-            time.sleep(0.1)
+        time.sleep(0.1)
 
 
 def camera_button(driver: webdriver.Chrome) -> str:
