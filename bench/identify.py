@@ -93,7 +93,17 @@ class SyntheticRepository:
 
     def all_embeddings(self):
         for i in range(len(self.matrix)):
-            yield f"synthetic-{i:07d}", self.model, self.matrix[i:i + 1]
+            yield f"synthetic-{i:07d}", f"{i:024x}", self.model, self.matrix[i:i + 1]
+
+
+def per_user_bytes(snap: Any) -> float:
+    """Bytes of the index beside the matrix: usernames, user ids, row owners and the name lookup
+    (the strings' sizes sampled over the first 1,000 users)."""
+    n = max(1, len(snap.users))
+    k = min(n, 1000)
+    strings = sum(sys.getsizeof(u) + sys.getsizeof(i) for u, i in zip(snap.users[:k], snap.uids[:k])) * n / k
+    arrays = snap.users.nbytes + snap.uids.nbytes + snap.starts.nbytes + snap.owner_of_row.nbytes + snap.sq_norms.nbytes
+    return arrays + strings + sys.getsizeof(snap.where)
 
 
 def full_scan(matrix: np.ndarray, v: np.ndarray) -> tuple[int, float]:
@@ -120,7 +130,7 @@ def index_scaling(sizes: list[int], real: np.ndarray, probes: np.ndarray, max_se
         load_s = time.perf_counter() - t0
         rss1 = rss_kb(os.getpid())
         snap = idx.snapshot
-        owners_bytes = snap.owners.nbytes + sum(sys.getsizeof(o) for o in snap.owners[: min(n, 1000)]) * n / min(n, 1000)
+        owners_bytes = per_user_bytes(snap)
         reps = max(5, min(300, int(3e7 / n)))
         times, alt = [], []
         budget = Budget(reps, max_seconds)
@@ -133,7 +143,7 @@ def index_scaling(sizes: list[int], real: np.ndarray, probes: np.ndarray, max_se
             t0 = time.perf_counter()
             i, d = full_scan(snap.matrix, v)
             alt.append(time.perf_counter() - t0)
-            agree &= snap.owners[i] == hit.username and abs(d - hit.distance) < 1e-3
+            agree &= snap.users[snap.owner_of_row[i]] == hit.username and abs(d - hit.distance) < 1e-3
         s, a = summary_ms(times), summary_ms(alt)
         rows.append({
             "users": n, "reload_s": round(load_s, 2), "searches": budget.count,

@@ -71,6 +71,7 @@ class Settings:
     audit_retention_s: int = 30 * 24 * 3600
     db_timeout_ms: int = 2500
     index_refresh_s: float = 2.0
+    index_full_reload_s: float = 600.0
     model_threads: int = 2
     log_level: str = "INFO"
 
@@ -102,6 +103,7 @@ class Settings:
             audit_retention_s=_int(e, "FACEFLEET_AUDIT_RETENTION_S", cls.audit_retention_s, minimum=60),
             db_timeout_ms=db_timeout_ms,
             index_refresh_s=_float(e, "FACEFLEET_INDEX_REFRESH_S", cls.index_refresh_s),
+            index_full_reload_s=_float(e, "FACEFLEET_INDEX_FULL_RELOAD_S", cls.index_full_reload_s),
             model_threads=_int(e, "FACEFLEET_MODEL_THREADS", cls.model_threads, minimum=1),
             log_level=(e.get("FACEFLEET_LOG_LEVEL", "").strip() or cls.log_level).upper(),
         )

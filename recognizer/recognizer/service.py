@@ -22,7 +22,7 @@ from recognizer import telemetry
 from recognizer.config import Settings
 from recognizer.errors import ErrorCode, FacefleetError
 from recognizer.faces import metric
-from recognizer.index import EmbeddingIndex
+from recognizer.index import EmbeddingIndex, Enrolled
 from recognizer.ratelimit import FailureLimiter
 from recognizer.storage import Attempt, Repository, UserRecord
 from recognizer.tokens import Claims, TokenIssuer
@@ -110,11 +110,11 @@ class Recognizer:
         check_username(username)
         if not consent:
             raise FacefleetError(ErrorCode.MISSING_FIELD, "Consent is required before storing biometric data.")
-        if self.repo.get_user(username) is not None:  # cheap check before the costly embedding
+        if self._exists(username):  # a cheap check before the costly embedding
             raise FacefleetError(ErrorCode.USER_EXISTS, f"User {username!r} already exists.")
         embeddings = self._embed_all(images)
         user = self.repo.create_user(username, embeddings, model=self.model_name, consent=True)
-        self._changed(username, embeddings)
+        self._changed(username, embeddings, user.id)
         log.info("user enrolled", extra={"fields": {"username": username, "faces": user.faces}})
         return user
 
@@ -125,7 +125,7 @@ class Recognizer:
         embeddings = self._embed_all(images)
         user = self.repo.add_faces(username, embeddings, model=self.model_name)
         fresh = self.repo.get_user(username, with_embeddings=True)
-        self._changed(username, None if fresh is None else fresh.embeddings)
+        self._changed(username, None if fresh is None else fresh.embeddings, user.id)
         log.info("faces added", extra={"fields": {"username": username, "faces": user.faces}})
         return user
 
@@ -146,10 +146,44 @@ class Recognizer:
         self._changed(username, None)
         log.info("user deleted", extra={"fields": {"username": username}})
 
-    def _changed(self, username: str, embeddings: np.ndarray | None) -> None:
-        version = self.repo.bump_version()
-        self.index.apply(username, embeddings, self.model_name, version)
+    def _changed(self, username: str, embeddings: np.ndarray | None, uid: str = "") -> None:
+        """Bump the change counter and apply the change to this replica's index.
+
+        The change is already stored. If the bump fails, the index still applies it here and its
+        refresh thread bumps the counter once the database answers again (other replicas see the
+        change then); the caller gets the 503.
+        """
+        try:
+            version = self.repo.bump_version()
+        except FacefleetError:
+            self.index.apply(username, embeddings, self.model_name, None, uid=uid)
+            raise
+        self.index.apply(username, embeddings, self.model_name, version, uid=uid)
         telemetry.INDEX_EMBEDDINGS.set(len(self.index.snapshot.matrix))
+
+    def _exists(self, username: str) -> bool:
+        snap = self.index.current()
+        if snap is not None and snap.user(username) is not None:
+            return True
+        return self.repo.get_user(username) is not None if snap is None else False
+
+    def _enrolled(self, username: str) -> Enrolled | None:
+        """A user's id and this model's faces: from the index when it is current, else from the database.
+
+        A current index (its version equals the change counter: one read of a one-document
+        collection) holds what the user documents hold, and reading it costs nothing; reading the
+        document costs a table scan on FerretDB/SQLite (see index.py). A user enrolled with
+        another model is not in the index and has no faces to compare with.
+        """
+        snap = self.index.current()
+        if snap is not None:
+            return snap.user(username)
+        user = self.repo.get_user(username, with_embeddings=True)
+        if user is None:
+            return None
+        faces = user.embeddings if user.model == self.model_name and user.embeddings is not None \
+            else np.zeros((0, 128), np.float32)
+        return Enrolled(username=user.username, uid=user.id, embeddings=faces)
 
     # -- login ------------------------------------------------------------------------------
     def _check_lock(self, username: str, mode: str) -> None:
@@ -166,8 +200,9 @@ class Recognizer:
         log.info("login attempt", extra={"fields": {"username": username, "mode": mode, "result": result,
                                                     "distance": None if distance is None else round(distance, 4)}})
 
-    def _best_distance(self, user: UserRecord | None, probe: np.ndarray) -> float | None:
-        if user is None or user.embeddings is None or not len(user.embeddings) or user.model != self.model_name:
+    @staticmethod
+    def _best_distance(user: Enrolled | None, probe: np.ndarray) -> float | None:
+        if user is None or not len(user.embeddings):
             return None
         return float(np.min(metric.distances(user.embeddings, probe)))
 
@@ -189,7 +224,7 @@ class Recognizer:
         probe = self.embed(image)
         if username:
             self._check_lock(username, mode)  # again: guesses queued for the model while the lock engaged
-            user = self.repo.get_user(username, with_embeddings=True)
+            user = self._enrolled(username)
             distance = self._best_distance(user, probe)
         else:
             if not self.index.loaded:
@@ -197,8 +232,9 @@ class Recognizer:
             hit = self.index.search(probe)
             user, distance = None, None if hit is None else hit.distance
             if hit is not None and metric.is_match(hit.distance, self.threshold):
-                # Re-read: another replica may have deleted the user or changed its faces.
-                user = self.repo.get_user(hit.username, with_embeddings=True)
+                # Again from a current index or the database: another replica may have deleted
+                # the user or changed its faces since this snapshot was taken.
+                user = self._enrolled(hit.username)
                 distance = self._best_distance(user, probe)
                 if user is not None:
                     self._check_lock(user.username, mode)
@@ -207,7 +243,7 @@ class Recognizer:
                 self.identify_limiter.record_failure(client)
             return self._fail(username, mode, distance)
         self.repo.clear_failures(user.username)
-        token, expires_at = self.tokens.issue(user.username, user.id)
+        token, expires_at = self.tokens.issue(user.username, user.uid)
         self._audit(user.username, mode, "success", distance)
         return LoginResult(username=user.username, distance=distance, threshold=self.threshold,
                            token=token, expires_at=expires_at)
@@ -225,17 +261,24 @@ class Recognizer:
         return Comparison(distance=d, threshold=self.threshold, match=metric.is_match(d, self.threshold))
 
     # -- the token holder -------------------------------------------------------------------
-    def me(self, token: str | None) -> tuple[Claims, UserRecord]:
+    def me(self, token: str | None) -> Claims:
+        """The claims of a valid token whose user still exists (the same user, not a re-enrolled namesake)."""
         claims = self.tokens.verify(token)
-        user = self.repo.get_user(claims.username)
-        if user is None or user.id != claims.uid:
+        snap = self.index.current()
+        known = snap.user(claims.username) if snap is not None else None
+        if known is not None:
+            uid: str | None = known.uid
+        else:  # not in a current index: a user of another model, or gone
+            user = self.repo.get_user(claims.username)
+            uid = None if user is None else user.id
+        if uid != claims.uid:
             raise FacefleetError(ErrorCode.UNAUTHORIZED, "The token's user no longer exists.")
-        return claims, user
+        return claims
 
     def my_attempts(self, token: str | None, limit: int = 50) -> list[Attempt]:
-        claims, _ = self.me(token)
+        claims = self.me(token)
         return self.repo.attempts(claims.username, limit=limit)
 
     def delete_me(self, token: str | None) -> None:
-        claims, _ = self.me(token)
+        claims = self.me(token)
         self.delete_user(claims.username)

@@ -157,7 +157,7 @@ def compare(request: Request, image_a: Annotated[UploadFile, File()],
 @router.get("/v1/me", response_model=s.Me, tags=["me"],
             responses=s.error_responses(E.UNAUTHORIZED, E.UNAVAILABLE))
 def me(request: Request, token: Annotated[str | None, Depends(bearer_token)]) -> s.Me:
-    claims, _ = service(request).me(token)
+    claims = service(request).me(token)
     return s.Me(username=claims.username, expires_at=s.rfc3339(claims.expires_at))
 
 

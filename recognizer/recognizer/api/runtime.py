@@ -39,7 +39,8 @@ class Runtime:
         self.settings = settings
         self.repo = Repository(settings.mongo_url, settings.mongo_db, EmbeddingCipher(settings.embedding_key),
                                timeout_ms=settings.db_timeout_ms, audit_retention_s=settings.audit_retention_s)
-        self.index = EmbeddingIndex(self.repo, refresh_s=settings.index_refresh_s)
+        self.index = EmbeddingIndex(self.repo, refresh_s=settings.index_refresh_s,
+                                    full_reload_s=settings.index_full_reload_s)
         self.tokens = TokenIssuer(settings.token_secret, settings.token_ttl_s)
         self.embedder: Any = None
         self.model_error: str | None = None

@@ -236,11 +236,11 @@ class Repository:
         return deleted
 
     @unavailable_on_db_error
-    def all_embeddings(self) -> Iterator[tuple[str, str, np.ndarray]]:
-        """(username, model, embeddings) for every user: the index's full load."""
-        for doc in self.users.find({}, {"username": 1, "model": 1, "embeddings": 1}):
+    def all_embeddings(self) -> Iterator[tuple[str, str, str, np.ndarray]]:
+        """(username, user id, model, embeddings) for every user: the index's full load."""
+        for doc in self.users.find({}, {"username": 1, "uid": 1, "model": 1, "embeddings": 1}):
             try:
-                yield doc["username"], doc["model"], self._cipher.decrypt(
+                yield doc["username"], str(doc.get("uid", doc["_id"])), doc["model"], self._cipher.decrypt(
                     bytes(doc["embeddings"]), username=doc["username"], model=doc["model"])
             except DecryptionError:
                 log.error("cannot decrypt embeddings (wrong FACEFLEET_EMBEDDING_KEY?)",
