@@ -162,23 +162,28 @@ def ratio(a: float, b: float) -> float | None:
 
 
 # -- memory ----------------------------------------------------------------------------------
-def _status_kb(pid: int, key: str) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
+def _status_kb(pid: int, key: str, tree: bool = True) -> int | None:
+    """One /proc status field in kB, summed over the process and its children when `tree` (the
+    recognizer's face worker processes hold the model and the decoded images)."""
+    total = None
+    for p in stack().process_tree(pid) if tree else [pid]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith(key + ":"):
+                    total = (total or 0) + int(line.split()[1])
+        except (OSError, ValueError):
+            continue
+    return total
 
 
-def rss_kb(pid: int) -> int | None:
-    return _status_kb(pid, "VmRSS")
+def rss_kb(pid: int, tree: bool = True) -> int | None:
+    return _status_kb(pid, "VmRSS", tree)
 
 
-def peak_rss_kb(pid: int) -> int | None:
-    """The kernel's high-water mark of the process's resident set (VmHWM)."""
-    return _status_kb(pid, "VmHWM")
+def peak_rss_kb(pid: int, tree: bool = True) -> int | None:
+    """The kernel's high-water mark of the resident set (VmHWM; summed over the process tree, an
+    upper bound of the tree's simultaneous peak)."""
+    return _status_kb(pid, "VmHWM", tree)
 
 
 def mib(kb: int | None) -> float | None:

@@ -123,12 +123,12 @@ def index_scaling(sizes: list[int], real: np.ndarray, probes: np.ndarray, max_se
     for n in sizes:
         gc.collect()
         matrix = synthesise(real, n)
-        rss0 = rss_kb(os.getpid())
+        rss0 = rss_kb(os.getpid(), tree=False)
         idx = EmbeddingIndex(SyntheticRepository(matrix, metric.MODEL_NAME), model_name=metric.MODEL_NAME)
         t0 = time.perf_counter()
         idx.reload()
         load_s = time.perf_counter() - t0
-        rss1 = rss_kb(os.getpid())
+        rss1 = rss_kb(os.getpid(), tree=False)
         snap = idx.snapshot
         owners_bytes = per_user_bytes(snap)
         reps = max(5, min(300, int(3e7 / n)))

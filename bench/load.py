@@ -1,6 +1,7 @@
 """Load: N concurrent HTTP clients logging in for a fixed time against the real recognizer + DB.
 
-A recognizer (`python -m recognizer serve`, default settings) and its database run as
+Two recognizers (`python -m recognizer serve`: default settings, and the baseline with the face
+pipeline in the server process, FACEFLEET_MODEL_PROCESSES=0) and their database run as
 subprocesses on free 127.0.0.1 ports (tests/support/stack.py); one user is enrolled. Each
 client is a thread with its own keep-alive httpx client that sends 1:1 logins (640x480 JPEG
 probe + username) back to back until the level's time is up (bounded in count as well).
@@ -128,7 +129,8 @@ class RssSampler:
         return out
 
 
-def plot(levels: list[dict[str, Any]], single: float, cores: int, sampler: RssSampler, path: Path) -> None:
+def plot(levels: list[dict[str, Any]], single: float, cores: int, sampler: RssSampler, path: Path,
+         baseline: list[dict[str, Any]] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,6 +139,9 @@ def plot(levels: list[dict[str, Any]], single: float, cores: int, sampler: RssSa
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     c = [lv["concurrency"] for lv in levels]
     a1.plot(c, [lv["throughput_per_s"] for lv in levels], "o-", label="throughput (logins/s)")
+    if baseline:
+        a1.plot([lv["concurrency"] for lv in baseline], [lv["throughput_per_s"] for lv in baseline], "o-",
+                color="orange", label="baseline: pipeline in the server process")
     a1.axhline(single * cores, color="green", ls=":", lw=0.9, label=f"single-request rate x {cores} cores")
     a1.axhline(TARGET_EFFICIENCY * single * cores, color="red", ls=":", lw=0.9, label="target (80% of that)")
     a1.set_xlabel("concurrent clients")
@@ -160,6 +165,14 @@ def plot(levels: list[dict[str, Any]], single: float, cores: int, sampler: RssSa
     save_figure(fig, path)
 
 
+def efficiency(rows: list[dict[str, Any]], cores: int) -> tuple[float, dict[str, Any] | None, float | None]:
+    """(single-request rate, best level at >= cores clients, its throughput over rate x cores)."""
+    single = rows[0]["throughput_per_s"] or 0.0
+    at_cores = [r for r in rows if r["concurrency"] >= cores]
+    best = max(at_cores, key=lambda r: r["throughput_per_s"] or 0) if at_cores else None
+    return single, best, ratio(best["throughput_per_s"], single * cores) if best else None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = parser(__doc__)
     ap.add_argument("--levels", default="1,2,4,8", help="concurrency levels (comma-separated)")
@@ -168,52 +181,64 @@ def main(argv: list[str] | None = None) -> int:
     levels = [1, 2] if args.tiny else [int(x) for x in args.levels.split(",")]
     seconds = 3.0 if args.tiny else args.seconds
     cores = os.cpu_count() or 1
-    S = stack()
     started = time.time()
     probe = frames.jpeg_bytes(frames.frame((640, 480), probe=True))
+    no_lockout = {"FACEFLEET_LOCKOUT_FAILURES": "100000"}
+    # Side by side on one database: the default settings (FACEFLEET_MODEL_PROCESSES=auto: one face
+    # worker process per usable CPU) and the baseline with the face pipeline in the server process,
+    # which shares the default's secrets and database (two replicas of one deployment).
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp_s:
         tmp = Path(tmp_s)
         with start_database(tmp / "db") as db, \
-                start_recognizer(db.url, tmp / "rec", {"FACEFLEET_LOCKOUT_FAILURES": "100000"}) as rec:
+                start_recognizer(db.url, tmp / "rec", no_lockout) as rec, \
+                start_recognizer(db.url, tmp / "inproc", {**rec.env, "FACEFLEET_MODEL_PROCESSES": "0"}) as base:
             with rec.client() as c:
                 c.post("/v1/users", headers=rec.headers, data={"username": "bench-load"},
                        files=[("images", ("e.jpg", frames.jpeg_bytes(frames.frame((640, 480)))))]).raise_for_status()
-            run_load(rec.url, probe, "bench-load", 1, 2.0 if not args.tiny else 0.5)  # warm-up
-            rows = []
+            for server in (rec, base):  # warm-up (base sees the user through the shared database)
+                run_load(server.url, probe, "bench-load", 2, 2.0 if not args.tiny else 0.5)
+            rows, base_rows = [], []
             with RssSampler({"recognizer": rec.proc.pid, "database": db.proc.pid}) as sampler:
-                for n in levels:
-                    r = run_load(rec.url, probe, "bench-load", n, seconds).summary()
-                    rows.append(r)
-                    log(f"{n:>3} clients: {r['throughput_per_s']}/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
-                        f"errors {r['errors']}")
+                for n in levels:  # interleaved level by level, so both see the same machine
+                    for server, out, label in ((base, base_rows, "in-process"), (rec, rows, "default")):
+                        r = run_load(server.url, probe, "bench-load", n, seconds).summary()
+                        out.append(r)
+                        log(f"{label:>10} {n:>3} clients: {r['throughput_per_s']}/s, p50 {r['p50_ms']} ms, "
+                            f"p99 {r['p99_ms']} ms, errors {r['errors']}")
             peaks = sampler.peaks()
             threads = len(os.listdir(f"/proc/{rec.proc.pid}/task"))
-    single = rows[0]["throughput_per_s"] or 0.0
-    at_cores = [r for r in rows if r["concurrency"] >= cores]
-    best = max(at_cores, key=lambda r: r["throughput_per_s"] or 0) if at_cores else None
-    efficiency = ratio(best["throughput_per_s"], single * cores) if best else None
-    total_errors = sum(r["errors"] for r in rows)
+            workers = len(stack().process_tree(rec.proc.pid)) - 1
+    single, best, eff = efficiency(rows, cores)
+    base_single, base_best, base_eff = efficiency(base_rows, cores)
+    total_errors = sum(r["errors"] for r in rows + base_rows)
     args.out.mkdir(parents=True, exist_ok=True)
-    plot(rows, single, cores, sampler, args.out / "load.png")
+    plot(rows, single, cores, sampler, args.out / "load.png", base_rows)
     write_result(args.out, "load", {
         "tiny": args.tiny,
         "setup": {"request": "POST /v1/login, 640x480 JPEG probe + username (1:1), keep-alive client per thread",
                   "seconds_per_level": seconds, "cores": cores, "recognizer_threads_at_end": threads,
-                  "recognizer_settings": "defaults (FACEFLEET_MODEL_THREADS default), lockout disabled for the run"},
+                  "recognizer_child_processes": workers,
+                  "recognizer_settings": "defaults (FACEFLEET_MODEL_PROCESSES=auto), lockout disabled for the run",
+                  "baseline_settings": "FACEFLEET_MODEL_PROCESSES=0 (the face pipeline in the server process), "
+                                       "same database, levels interleaved with the default's"},
         "levels": rows,
         "single_request_rate_per_s": single,
         "ideal_per_s": round(single * cores, 3),
         "best_at_or_above_cores": best,
-        "throughput_over_ideal": efficiency,
+        "throughput_over_ideal": eff,
+        "in_process": {"levels": base_rows, "single_request_rate_per_s": base_single,
+                       "best_at_or_above_cores": base_best, "throughput_over_ideal": base_eff},
+        "default_over_in_process_at_best": ratio(best["throughput_per_s"], base_best["throughput_per_s"])
+        if best and base_best else None,
         "errors_total": total_errors,
-        "meets_target": bool(total_errors == 0 and efficiency is not None and efficiency >= TARGET_EFFICIENCY),
+        "meets_target": bool(total_errors == 0 and eff is not None and eff >= TARGET_EFFICIENCY),
         "memory": peaks,
         "plots": ["load.png"],
         "elapsed_s": round(time.time() - started, 1),
     })
     print(f"\nsingle-request rate {single:.2f}/s x {cores} cores = {single * cores:.2f}/s; best at >= {cores} clients "
-          f"{best['throughput_per_s'] if best else None}/s ({efficiency}x of ideal); errors {total_errors}; "
-          f"recognizer peak RSS {peaks['recognizer']['vm_hwm_mib']} MiB")
+          f"{best['throughput_per_s'] if best else None}/s ({eff}x of ideal; in-process baseline {base_eff}x); "
+          f"errors {total_errors}; recognizer peak RSS (with its workers) {peaks['recognizer']['vm_hwm_mib']} MiB")
     return 0
 
 

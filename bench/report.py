@@ -101,6 +101,12 @@ def headline(acc, lat, ide, lod, mem) -> list[str]:
         rows.append(f"| load: throughput at >= {lod['setup']['cores']} clients vs single-request rate x cores | "
                     f"{best.get('throughput_per_s')}/s | {lod['ideal_per_s']}/s | {lod['throughput_over_ideal']}x | "
                     f">= 0.8x | {status((lod['throughput_over_ideal'] or 0) >= 0.8)} |")
+        inp = lod.get("in_process")
+        if inp:
+            b = inp["best_at_or_above_cores"] or {}
+            rows.append(f"| load: default (face worker processes) vs pipeline in the server process, best at >= "
+                        f"{lod['setup']['cores']} clients | {best.get('throughput_per_s')}/s | {b.get('throughput_per_s')}/s | "
+                        f"{lod['default_over_in_process_at_best']}x | | |")
         rows.append(f"| load: errors | {lod['errors_total']} | | | 0 | {status(lod['errors_total'] == 0)} |")
     if mem:
         rows.append(f"| peak RSS of the recognizer under load | {mem['recognizer_peak_mb']} MB | | | < 600 MB | "
@@ -151,10 +157,14 @@ def _non200(r: dict[str, Any]) -> str:
 
 
 def load_table(lod) -> list[str]:
-    rows = ["| clients | logins/s | p50 | p99 | errors |", "|---|---|---|---|---|"]
+    base = {r["concurrency"]: r for r in (lod.get("in_process") or {}).get("levels", [])}
+    rows = ["| clients | logins/s | p50 | p99 | errors | baseline (pipeline in the server process): logins/s, p50 |",
+            "|---|---|---|---|---|---|"]
     for r in lod["levels"]:
+        b = base.get(r["concurrency"])
+        baseline = f"{b['throughput_per_s']}/s, {ms(b['p50_ms'])}" if b else ""
         rows.append(f"| {r['concurrency']} | {r['throughput_per_s']} | {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | "
-                    f"{r['errors']} {r['error_kinds'] or ''} |")
+                    f"{r['errors']} {r['error_kinds'] or ''} | {baseline} |")
     return rows
 
 

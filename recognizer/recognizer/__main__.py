@@ -4,4 +4,5 @@ import sys
 
 from recognizer.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not in the face worker processes, which import this module as __mp_main__
+    sys.exit(main())

@@ -7,8 +7,10 @@ never silently run with a guessable key.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 MIN_SECRET_CHARS = 16
 
@@ -35,6 +37,28 @@ def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 0) -> i
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota (a container's limit)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
+def _processes(env: dict[str, str], name: str) -> int:
+    """Face worker processes: "auto" (the default) is one per usable CPU when there are two or more,
+    else 0 (the pipeline in the server process: one CPU gains nothing from a worker)."""
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "auto"):
+        cpus = usable_cpus()
+        return cpus if cpus >= 2 else 0
+    return _int(env, name, 0, minimum=0)
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
@@ -73,6 +97,7 @@ class Settings:
     index_refresh_s: float = 2.0
     index_full_reload_s: float = 600.0
     model_threads: int = 2
+    model_processes: int = 0  # from_env's default is "auto" (see _processes)
     log_level: str = "INFO"
 
     @classmethod
@@ -105,6 +130,7 @@ class Settings:
             index_refresh_s=_float(e, "FACEFLEET_INDEX_REFRESH_S", cls.index_refresh_s),
             index_full_reload_s=_float(e, "FACEFLEET_INDEX_FULL_RELOAD_S", cls.index_full_reload_s),
             model_threads=_int(e, "FACEFLEET_MODEL_THREADS", cls.model_threads, minimum=1),
+            model_processes=_processes(e, "FACEFLEET_MODEL_PROCESSES"),
             log_level=(e.get("FACEFLEET_LOG_LEVEL", "").strip() or cls.log_level).upper(),
         )
 

@@ -7,6 +7,7 @@ responses, so a code always maps to the same status wherever it is raised.
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 
 class ErrorCode(str, Enum):
@@ -51,6 +52,14 @@ class FacefleetError(Exception):
         self.detail = detail
         self.retry_after_s = retry_after_s
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # picklable, so an error raised in a face worker process reaches the client unchanged
+        return (_rebuild_error, (self.code, self.detail, self.retry_after_s))
+
     @property
     def status(self) -> int:
         return STATUS[self.code]
+
+
+def _rebuild_error(code: ErrorCode, detail: str, retry_after_s: int | None) -> FacefleetError:
+    return FacefleetError(code, detail, retry_after_s=retry_after_s)

@@ -66,7 +66,7 @@ class Recognizer:
         self.tokens = tokens
         self._embedder = embedder  # returns the loaded FaceEmbedder, or None while it loads
         self._now = now or (lambda: datetime.now(UTC))
-        self._model_slots = threading.BoundedSemaphore(settings.model_threads)
+        self._model_slots = threading.BoundedSemaphore(max(settings.model_threads, settings.model_processes))
         self.identify_limiter = FailureLimiter(settings.identify_rate_failures, settings.identify_rate_window_s)
 
     @property

@@ -29,8 +29,21 @@ def test_overrides():
     s.check_secrets()
 
 
+def test_model_processes_auto_follows_the_usable_cpus(monkeypatch):
+    from recognizer import config
+
+    assert 1 <= config.usable_cpus() <= (os.cpu_count() or 1)
+    for cpus, expected in ((1, 0), (2, 2), (4, 4)):
+        monkeypatch.setattr(config, "usable_cpus", lambda cpus=cpus: cpus)
+        assert Settings.from_env({}).model_processes == expected
+        assert Settings.from_env({"FACEFLEET_MODEL_PROCESSES": "auto"}).model_processes == expected
+    assert Settings.from_env({"FACEFLEET_MODEL_PROCESSES": "0"}).model_processes == 0
+    assert Settings.from_env({"FACEFLEET_MODEL_PROCESSES": "3"}).model_processes == 3
+
+
 @pytest.mark.parametrize("env", [{"FACEFLEET_DB_TIMEOUT_MS": "5000"}, {"FACEFLEET_LOCKOUT_S": "soon"},
-                                 {"FACEFLEET_THRESHOLD": "x"}, {"FACEFLEET_MIN_FACE_PX": "0"}])
+                                 {"FACEFLEET_THRESHOLD": "x"}, {"FACEFLEET_MIN_FACE_PX": "0"},
+                                 {"FACEFLEET_MODEL_PROCESSES": "-1"}, {"FACEFLEET_MODEL_PROCESSES": "many"}])
 def test_bad_values_name_the_variable(env):
     with pytest.raises(ConfigError, match=next(iter(env))):
         Settings.from_env(env)

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from support.recognizer_api import img
+from support.stack import process_tree
 
 #: (enrolment image, a different probe of the same person) per person in the test faces.
 PEOPLE = {"astronaut": ("astronaut", "astronaut2"), "hopper": ("hopper", "hopper2")}
@@ -32,12 +33,18 @@ DEFAULT_MIX = {"enrol": 0.2, "login": 0.4, "identify": 0.4}
 
 
 def rss_kb(pid: int) -> dict[str, int]:
-    """VmRSS (now) and VmHWM (peak since start) of a process, in kB, from /proc (Linux)."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0])
+    """VmRSS (now) and VmHWM (peak since start) in kB, summed over the process and its children
+    (the recognizer's face workers decode and embed the images), from /proc (Linux)."""
+    out = {"VmRSS": 0, "VmHWM": 0}
+    for p in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{p}/status").read_text().splitlines()
+        except OSError:  # exited meanwhile
+            continue
+        for line in lines:
+            key, _, value = line.partition(":")
+            if key in out:
+                out[key] += int(value.split()[0])
     return out
 
 

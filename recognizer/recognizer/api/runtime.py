@@ -29,8 +29,13 @@ PURGE_EVERY_S = 600.0
 def load_embedder(settings: Settings) -> Any:
     from recognizer.faces.embedder import DEFAULT_DETECTOR, FaceEmbedder
 
-    return FaceEmbedder.load(detector=settings.detector or DEFAULT_DETECTOR, min_face_px=settings.min_face_px,
-                             max_image_bytes=settings.max_image_bytes, max_pixels=settings.max_pixels)
+    kwargs = dict(detector=settings.detector or DEFAULT_DETECTOR, min_face_px=settings.min_face_px,
+                  max_image_bytes=settings.max_image_bytes, max_pixels=settings.max_pixels)
+    if settings.model_processes > 0:
+        from recognizer.faces.pool import EmbedderPool
+
+        return EmbedderPool.load(settings.model_processes, **kwargs)
+    return FaceEmbedder.load(**kwargs)
 
 
 class Runtime:
@@ -61,6 +66,9 @@ class Runtime:
         self._stop.set()
         self.index.stop()
         self.repo.close()
+        close = getattr(self.embedder, "close", None)  # the worker processes of an EmbedderPool
+        if close is not None:
+            close()
 
     def _load_model(self) -> None:
         start = time.perf_counter()

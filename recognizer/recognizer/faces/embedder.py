@@ -70,15 +70,20 @@ class FaceEmbedder:
         self._net = net
         self._lock = threading.Lock()
 
+    @staticmethod
+    def preflight(detector: str) -> None:
+        """Fail fast, with a sentence saying how to fix it, on an unknown detector or a missing weight file."""
+        if detector not in DETECTORS:
+            raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+        needed = weights.REQUIRED_FILES + ((weights.CNN_DETECTOR,) if detector == "cnn" else ())
+        weights.check_weights(needed)
+
     @classmethod
     def load(cls, detector: str = DEFAULT_DETECTOR, min_face_px: int = DEFAULT_MIN_FACE_PX,
              max_image_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
              detect_size: int = DETECT_SIZE) -> FaceEmbedder:
         """Load the weights (never downloads: a missing file raises RuntimeError saying how to fix it)."""
-        if detector not in DETECTORS:
-            raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
-        needed = weights.REQUIRED_FILES + ((weights.CNN_DETECTOR,) if detector == "cnn" else ())
-        weights.check_weights(needed)
+        cls.preflight(detector)
 
         import dlib
         from deepface.modules import modeling  # the registry only: imports no TensorFlow

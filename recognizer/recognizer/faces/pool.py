@@ -1,0 +1,112 @@
+"""The face pipeline in worker processes, so concurrent logins use every core.
+
+dlib's forward pass holds Python's GIL for its whole ~80 ms (measured: two threads with two
+separate networks run no faster than one), so threads cannot run two embeddings at once. With
+FACEFLEET_MODEL_PROCESSES=N the service hands each image to one of N worker processes, each with
+its own FaceEmbedder; the server process keeps HTTP, the database, the index and the metrics.
+
+The pool has the FaceEmbedder's `embed(data) -> Face` interface. Errors the pipeline raises for
+the client (no face, bad image...) cross the process boundary unchanged. A worker that dies (the
+kernel's OOM killer, a crash in native code) fails only the requests it held, with 503; the pool
+is rebuilt for the next request.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from recognizer.errors import ErrorCode, FacefleetError
+from recognizer.faces import metric
+from recognizer.faces.embedder import DEFAULT_DETECTOR, Face, FaceEmbedder
+
+log = logging.getLogger(__name__)
+
+_worker: FaceEmbedder | None = None  # the embedder of this worker process
+
+
+def _init_worker(load_kwargs: dict[str, Any]) -> None:
+    global _worker
+    # one BLAS/OpenMP thread per worker: N workers on N cores, not N x N threads fighting
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    _worker = FaceEmbedder.load(**load_kwargs)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker outlives a server killed with SIGKILL (nothing closes its queue): leave when orphaned."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _embed(data: bytes) -> Face:
+    assert _worker is not None, "worker not initialised"
+    return _worker.embed(data)
+
+
+def _ready() -> str:
+    assert _worker is not None, "worker not initialised"
+    return _worker.detector_name
+
+
+class EmbedderPool:
+    """N worker processes, each running the whole face pipeline (decode, detect, align, embed)."""
+
+    def __init__(self, processes: int, **load_kwargs: Any) -> None:
+        if processes < 1:
+            raise ValueError("an EmbedderPool needs at least one process")
+        # here, not only in the workers: a worker's start-up error would surface as a bare BrokenProcessPool
+        FaceEmbedder.preflight(load_kwargs.get("detector", DEFAULT_DETECTOR))
+        self.processes = processes
+        self._load_kwargs = load_kwargs
+        self._lock = threading.Lock()
+        self._executor = self._start()
+        self.detector_name = self._warm_up(self._executor)
+        self.model_name = metric.MODEL_NAME
+
+    @classmethod
+    def load(cls, processes: int, **load_kwargs: Any) -> EmbedderPool:
+        """Start the workers and wait until each has loaded the model (a missing weight raises here)."""
+        return cls(processes, **load_kwargs)
+
+    def _start(self) -> ProcessPoolExecutor:
+        # spawn, not fork: the server process has threads (database, index refresh) that a fork
+        # would copy in whatever state their locks were in
+        return ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(self._load_kwargs,))
+
+    def _warm_up(self, executor: ProcessPoolExecutor) -> str:
+        """Make every worker load the model now, so the first logins do not wait for it."""
+        barrier = [executor.submit(_ready) for _ in range(self.processes * 2)]
+        return [f.result() for f in barrier][0]
+
+    def embed(self, data: bytes) -> Face:
+        executor = self._executor
+        try:
+            return executor.submit(_embed, data).result()
+        except BrokenProcessPool as exc:
+            self._replace(executor)
+            log.error("face worker process died; pool restarted", extra={"fields": {"error": str(exc)}})
+            raise FacefleetError(ErrorCode.UNAVAILABLE,
+                                 "The face model worker stopped while handling this image; try again.") from exc
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._executor is broken:  # another request may have replaced it already
+                self._executor = self._start()
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def pids(self) -> list[int]:
+        """The worker processes' ids (for tests and operators)."""
+        return sorted(p.pid for p in getattr(self._executor, "_processes", {}).values() if p.pid)
