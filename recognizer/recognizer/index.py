@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -81,11 +81,6 @@ class Snapshot:
         starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
         return cls(matrix=matrix, users=np.array(users, dtype=object), uids=np.array(uids, dtype=object),
                    starts=starts, version=version)
-
-    @property
-    def owners(self) -> np.ndarray:
-        """(N,) the username of every row."""
-        return self.users[self.owner_of_row] if len(self.users) else np.zeros((0,), object)
 
     def user(self, username: str) -> Enrolled | None:
         k = self.where.get(username)  # type: ignore[union-attr]
@@ -204,9 +199,7 @@ class EmbeddingIndex:
             version = new_version if new_version is not None and new_version == old + 1 else old
             if new_version is None:
                 self._bump_pending.set()
-            self._snap = Snapshot(matrix=snap.matrix, users=snap.users, uids=snap.uids, starts=snap.starts,
-                                  version=version, sq_norms=snap.sq_norms, owner_of_row=snap.owner_of_row,
-                                  where=snap.where)
+            self._snap = replace(snap, version=version)
 
     # -- background refresh -----------------------------------------------------------------
     def start(self) -> None:

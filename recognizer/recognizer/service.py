@@ -163,9 +163,9 @@ class Recognizer:
 
     def _exists(self, username: str) -> bool:
         snap = self.index.current()
-        if snap is not None and snap.user(username) is not None:
-            return True
-        return self.repo.get_user(username) is not None if snap is None else False
+        if snap is None:
+            return self.repo.get_user(username) is not None
+        return snap.user(username) is not None  # absent here: create_user still refuses a duplicate
 
     def _enrolled(self, username: str) -> Enrolled | None:
         """A user's id and this model's faces: from the index when it is current, else from the database.
