@@ -106,7 +106,3 @@ class EmbedderPool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
-
-    def pids(self) -> list[int]:
-        """The worker processes' ids (for tests and operators)."""
-        return sorted(p.pid for p in getattr(self._executor, "_processes", {}).values() if p.pid)
