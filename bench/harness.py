@@ -163,17 +163,8 @@ def ratio(a: float, b: float) -> float | None:
 
 # -- memory ----------------------------------------------------------------------------------
 def _status_kb(pid: int, key: str, tree: bool = True) -> int | None:
-    """One /proc status field in kB, summed over the process and its children when `tree` (the
-    recognizer's face worker processes hold the model and the decoded images)."""
-    total = None
-    for p in stack().process_tree(pid) if tree else [pid]:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith(key + ":"):
-                    total = (total or 0) + int(line.split()[1])
-        except (OSError, ValueError):
-            continue
-    return total
+    """One /proc status field in kB (support.stack.status_kb: over the process tree when `tree`)."""
+    return stack().status_kb(pid, (key,), tree=tree)[key]
 
 
 def rss_kb(pid: int, tree: bool = True) -> int | None:

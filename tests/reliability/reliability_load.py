@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from support.recognizer_api import img
-from support.stack import process_tree
+from support.stack import status_kb
 
 #: (enrolment image, a different probe of the same person) per person in the test faces.
 PEOPLE = {"astronaut": ("astronaut", "astronaut2"), "hopper": ("hopper", "hopper2")}
@@ -33,19 +33,8 @@ DEFAULT_MIX = {"enrol": 0.2, "login": 0.4, "identify": 0.4}
 
 
 def rss_kb(pid: int) -> dict[str, int]:
-    """VmRSS (now) and VmHWM (peak since start) in kB, summed over the process and its children
-    (the recognizer's face workers decode and embed the images), from /proc (Linux)."""
-    out = {"VmRSS": 0, "VmHWM": 0}
-    for p in process_tree(pid):
-        try:
-            lines = Path(f"/proc/{p}/status").read_text().splitlines()
-        except OSError:  # exited meanwhile
-            continue
-        for line in lines:
-            key, _, value = line.partition(":")
-            if key in out:
-                out[key] += int(value.split()[0])
-    return out
+    """VmRSS (now) and VmHWM (peak since start) in kB of the server and its face workers."""
+    return {k: v or 0 for k, v in status_kb(pid).items()}
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -58,6 +58,23 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
+def status_kb(pid: int, keys: tuple[str, ...] = ("VmRSS", "VmHWM"), *, tree: bool = True) -> dict[str, int | None]:
+    """/proc status fields in kB (e.g. VmRSS now, VmHWM the kernel's peak), summed over the process
+    and its descendants when `tree` (the recognizer's face workers decode and embed the images);
+    None for a field no process reported (all exited)."""
+    out: dict[str, int | None] = dict.fromkeys(keys)
+    for p in process_tree(pid) if tree else [pid]:
+        try:
+            lines = Path(f"/proc/{p}/status").read_text().splitlines()
+        except OSError:  # exited meanwhile
+            continue
+        for line in lines:
+            key, _, value = line.partition(":")
+            if key in out:
+                out[key] = (out[key] or 0) + int(value.split()[0])
+    return out
+
+
 def _tail(path: Path, n: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
