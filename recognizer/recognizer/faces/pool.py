@@ -74,7 +74,7 @@ class EmbedderPool:
 
     @classmethod
     def load(cls, processes: int, **load_kwargs: Any) -> EmbedderPool:
-        """Start the workers and wait until each has loaded the model (a missing weight raises here)."""
+        """Start the workers and wait for the model to answer from them (a missing weight raises here)."""
         return cls(processes, **load_kwargs)
 
     def _start(self) -> ProcessPoolExecutor:
@@ -84,7 +84,8 @@ class EmbedderPool:
                                    initializer=_init_worker, initargs=(self._load_kwargs,))
 
     def _warm_up(self, executor: ProcessPoolExecutor) -> str:
-        """Make every worker load the model now, so the first logins do not wait for it."""
+        """Spawn the workers and load their models now (2 tasks per worker: each busy worker makes the
+        executor spawn another), so the first logins rarely wait for a model to load."""
         barrier = [executor.submit(_ready) for _ in range(self.processes * 2)]
         return [f.result() for f in barrier][0]
 
