@@ -25,4 +25,4 @@ $(FERRETDB_BIN): mk/database.mk
 	echo release > $(FERRETDB_SRC)/build/version/package.txt; \
 	cd $(FERRETDB_SRC) && nice -n 10 $(GO) build -buildvcs=false -trimpath -ldflags '-s -w' -o $@.tmp ./cmd/ferretdb
 	mv $@.tmp $@
-	@$@ --version | head -1
+	@$@ --version | sed -n 1p  # sed reads to the end: `head` would SIGPIPE the binary under pipefail
