@@ -101,8 +101,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"recognizer serve: {exc}", file=sys.stderr)
         return 2
     app = create_app(settings)
+    # X-Forwarded-For is believed only from FACEFLEET_TRUSTED_PROXIES: uvicorn's own default trusts
+    # 127.0.0.1, which let any local caller pick a fresh address per request and dodge the
+    # per-client 1:N limit (tests/reliability/test_abuse.py).
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=list(settings.trusted_proxies) or None)
     error = app.state.runtime.model_error
     if error:
         print(f"recognizer serve: the face model failed to load: {error}", file=sys.stderr)

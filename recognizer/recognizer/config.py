@@ -7,6 +7,7 @@ never silently run with a guessable key.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from dataclasses import dataclass, field
@@ -61,6 +62,18 @@ def _processes(env: dict[str, str], name: str) -> int:
     return _int(env, name, 0, minimum=0)
 
 
+def _networks(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks, each checked (a typo must not silently trust no one)."""
+    out = []
+    for item in env.get(name, "").split(","):
+        if item.strip():
+            try:
+                out.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+            except ValueError as exc:
+                raise ConfigError(f"{name} must list IP addresses or CIDR networks, got {item.strip()!r}") from exc
+    return tuple(out)
+
+
 def _float(env: dict[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -98,6 +111,8 @@ class Settings:
     index_full_reload_s: float = 600.0
     model_threads: int = 2
     model_processes: int = 0  # from_env's default is "auto" (see _processes)
+    # Peers whose X-Forwarded-For names the client (the per-client 1:N limit, the log); none by default.
+    trusted_proxies: tuple[str, ...] = ()
     log_level: str = "INFO"
 
     @classmethod
@@ -131,6 +146,7 @@ class Settings:
             index_full_reload_s=_float(e, "FACEFLEET_INDEX_FULL_RELOAD_S", cls.index_full_reload_s),
             model_threads=_int(e, "FACEFLEET_MODEL_THREADS", cls.model_threads, minimum=1),
             model_processes=_processes(e, "FACEFLEET_MODEL_PROCESSES"),
+            trusted_proxies=_networks(e, "FACEFLEET_TRUSTED_PROXIES"),
             log_level=(e.get("FACEFLEET_LOG_LEVEL", "").strip() or cls.log_level).upper(),
         )
 

@@ -41,9 +41,16 @@ def test_model_processes_auto_follows_the_usable_cpus(monkeypatch):
     assert Settings.from_env({"FACEFLEET_MODEL_PROCESSES": "3"}).model_processes == 3
 
 
+def test_trusted_proxies_default_to_none():
+    assert Settings.from_env({}).trusted_proxies == ()
+    assert Settings.from_env({"FACEFLEET_TRUSTED_PROXIES": " 10.42.0.0/16, 127.0.0.1 ,fd00::1"}).trusted_proxies == (
+        "10.42.0.0/16", "127.0.0.1/32", "fd00::1/128")
+
+
 @pytest.mark.parametrize("env", [{"FACEFLEET_DB_TIMEOUT_MS": "5000"}, {"FACEFLEET_LOCKOUT_S": "soon"},
                                  {"FACEFLEET_THRESHOLD": "x"}, {"FACEFLEET_MIN_FACE_PX": "0"},
-                                 {"FACEFLEET_MODEL_PROCESSES": "-1"}, {"FACEFLEET_MODEL_PROCESSES": "many"}])
+                                 {"FACEFLEET_MODEL_PROCESSES": "-1"}, {"FACEFLEET_MODEL_PROCESSES": "many"},
+                                 {"FACEFLEET_TRUSTED_PROXIES": "10.42.0.0/16,ingress"}])
 def test_bad_values_name_the_variable(env):
     with pytest.raises(ConfigError, match=next(iter(env))):
         Settings.from_env(env)

@@ -128,6 +128,33 @@ def test_identify_attempts_are_limited_per_client(rec):
         assert ok.status_code == 200, ok.text
 
 
+
+def test_forwarded_addresses_count_only_from_trusted_proxies(database_server, tmp_path):
+    """X-Forwarded-For names the client only when the peer is in FACEFLEET_TRUSTED_PROXIES: from any other
+    peer (127.0.0.1 too, which uvicorn trusts by default) inventing an address per request does not dodge
+    the 1:N limit; from a trusted proxy each forwarded client has a budget of its own."""
+    env = {"FACEFLEET_IDENTIFY_RATE_FAILURES": "2", "FACEFLEET_IDENTIFY_RATE_WINDOW_S": "300",
+           "FACEFLEET_TRUSTED_PROXIES": "127.0.0.2"}
+    with RecognizerServer.start_new(database_server.url, tmp_path / "proxies", env) as server:
+        def client(address: str) -> httpx.Client:
+            return httpx.Client(base_url=server.url, timeout=60,
+                                transport=httpx.HTTPTransport(local_address=address))
+
+        def identify(c: httpx.Client, forwarded: str) -> httpx.Response:
+            return c.post("/v1/login", files={"image": ("p", img("hopper"))},
+                          headers={"X-Forwarded-For": forwarded})
+
+        with client("127.0.0.1") as direct, client("127.0.0.2") as proxy:
+            for k in range(2):
+                assert_error(identify(direct, f"203.0.113.{k}"), 401, "no_match")
+            assert_error(identify(direct, "203.0.113.9"), 429, "locked_out")  # the peer is the client
+            for k in range(3):  # each forwarded client fails once: none reaches its limit of 2
+                assert_error(identify(proxy, f"198.51.100.{k}"), 401, "no_match")
+            assert_error(identify(proxy, "198.51.100.0"), 401, "no_match")  # its second failure locks it
+            assert_error(identify(proxy, "198.51.100.0"), 429, "locked_out")
+            assert_error(identify(proxy, "198.51.100.1"), 401, "no_match")  # the others are still served
+
+
 # -- tokens --------------------------------------------------------------------------------------
 def _b64(data: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
