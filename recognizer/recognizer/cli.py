@@ -1,4 +1,5 @@
-"""`python -m recognizer serve|embed|compare --pairs` (the CLI contract in ../shared/DESIGN.md).
+"""`python -m recognizer serve|embed|compare --pairs` (the CLI contract in ../shared/DESIGN.md), and
+`rekey`, the last step of an embedding-key rotation (recognizer/README.md).
 
 `embed` and `compare` use the same FaceEmbedder and the same decision rule (faces.metric.is_match
 with FACEFLEET_THRESHOLD) as the service, so offline results equal what a login would decide.
@@ -86,6 +87,44 @@ def cmd_compare(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     return 0
 
 
+def cmd_rekey(settings: Settings, out: TextIO) -> int:
+    """Re-encrypt stored embeddings with FACEFLEET_EMBEDDING_KEY; print one JSON report line.
+
+    Exit 0 when every user is now under the current key; 1 when some user could not be read or
+    changed during the run (run it again; the message says which).
+    """
+    from dataclasses import asdict
+
+    from recognizer.api.runtime import settings_cipher
+    from recognizer.storage import Repository
+
+    try:
+        settings.check_secrets()
+    except ConfigError as exc:
+        print(f"recognizer rekey: {exc}", file=sys.stderr)
+        return 2
+    repo = Repository(settings.mongo_url, settings.mongo_db, settings_cipher(settings),
+                      timeout_ms=settings.db_timeout_ms)
+    try:
+        report = repo.rekey_users()
+    except FacefleetError as exc:
+        print(f"recognizer rekey: {exc.detail}", file=sys.stderr)
+        return 1
+    finally:
+        repo.close()
+    out.write(json.dumps(asdict(report)) + "\n")
+    if report.unreadable:
+        print(f"recognizer rekey: {report.unreadable} user(s) open with neither FACEFLEET_EMBEDDING_KEY nor "
+              "FACEFLEET_EMBEDDING_KEY_PREVIOUS (their names are in the log); keep the previous key until "
+              "they are re-enrolled", file=sys.stderr)
+        return 1
+    if report.changed_meanwhile:
+        print(f"recognizer rekey: {report.changed_meanwhile} user(s) changed during the run; run it again",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -125,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_ = sub.add_parser("compare", help="compare image pairs listed in a file (pathA<TAB>pathB per line)")
     cmp_.add_argument("--pairs", required=True, metavar="FILE")
     cmp_.add_argument("--threshold", type=float, default=None, help="override FACEFLEET_THRESHOLD")
+    sub.add_parser("rekey", help="re-encrypt stored embeddings with FACEFLEET_EMBEDDING_KEY "
+                                 "(those only FACEFLEET_EMBEDDING_KEY_PREVIOUS opens)")
     return p
 
 
@@ -137,6 +178,11 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         return 2
     if args.command == "serve":
         return cmd_serve(args, settings)
+    if args.command == "rekey":
+        from recognizer.api.logs import configure_logging
+
+        configure_logging(settings.log_level)
+        return cmd_rekey(settings, out)
     try:
         if args.command == "embed":
             return cmd_embed(args, settings, out)

@@ -94,6 +94,7 @@ class Settings:
     token_secret: str = ""
     token_ttl_s: int = 3600
     embedding_key: str = ""
+    embedding_key_previous: str = ""  # decrypt-only, during a key rotation (`python -m recognizer rekey`)
     threshold: float = field(default_factory=_default_threshold)
     detector: str = ""  # empty: the face pipeline's own default
     min_face_px: int = 48
@@ -128,6 +129,7 @@ class Settings:
             token_secret=e.get("FACEFLEET_TOKEN_SECRET", ""),
             token_ttl_s=_int(e, "FACEFLEET_TOKEN_TTL_S", cls.token_ttl_s, minimum=1),
             embedding_key=e.get("FACEFLEET_EMBEDDING_KEY", ""),
+            embedding_key_previous=e.get("FACEFLEET_EMBEDDING_KEY_PREVIOUS", ""),
             threshold=_float(e, "FACEFLEET_THRESHOLD", _default_threshold()),
             detector=e.get("FACEFLEET_DETECTOR", "").strip(),
             min_face_px=_int(e, "FACEFLEET_MIN_FACE_PX", cls.min_face_px, minimum=1),
@@ -163,6 +165,9 @@ class Settings:
                     "(`make run` generates one into .secrets/; in a cluster it comes from the "
                     "Secret facefleet-recognizer)"
                 )
+        if self.embedding_key_previous and len(self.embedding_key_previous) < MIN_SECRET_CHARS:
+            raise ConfigError(f"FACEFLEET_EMBEDDING_KEY_PREVIOUS, when set, must have at least {MIN_SECRET_CHARS} "
+                              "characters (it is the key that encrypted the stored embeddings before a rotation)")
 
     @property
     def request_body_limit(self) -> int:

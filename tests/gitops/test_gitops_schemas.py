@@ -101,3 +101,18 @@ def test_helm_lint_strict_with_each_group_overlay(bundle, fleet_yamls, tmp_path)
         proc = subprocess.run([tool("helm"), "lint", "--strict", str(chart), "-f", str(values)],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, f"{bundle}/{custom['name']}: {proc.stdout}{proc.stderr}"
+
+
+def test_the_embedding_key_rotation_step_renders():
+    """clusters/README.md's rotation step 2 (`extraEnv` with a secretKeyRef) passes the chart's schema and
+    reaches the recognizer container, next to the current key."""
+    extra = [{"name": "FACEFLEET_EMBEDDING_KEY_PREVIOUS",
+              "valueFrom": {"secretKeyRef": {"name": "facefleet-recognizer-previous", "key": "embedding-key"}}}]
+    proc = subprocess.run([tool("helm"), "template", "x", str(ROOT / "apps/recognizer"),
+                           "--set-json", f"extraEnv={json.dumps(extra)}"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    deployment = next(d for d in yaml.safe_load_all(proc.stdout) if d and d["kind"] == "Deployment")
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["FACEFLEET_EMBEDDING_KEY_PREVIOUS"] == extra[0]
+    assert env["FACEFLEET_EMBEDDING_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "embedding-key"

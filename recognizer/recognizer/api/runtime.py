@@ -38,11 +38,17 @@ def load_embedder(settings: Settings) -> Any:
     return FaceEmbedder.load(**kwargs)
 
 
+def settings_cipher(settings: Settings) -> EmbeddingCipher:
+    """The current embedding key, plus the previous one while a rotation is under way."""
+    previous = [settings.embedding_key_previous] if settings.embedding_key_previous else []
+    return EmbeddingCipher(settings.embedding_key, previous=previous)
+
+
 class Runtime:
     def __init__(self, settings: Settings, *, embedder_loader: Callable[[Settings], Any] = load_embedder) -> None:
         settings.check_secrets()
         self.settings = settings
-        self.repo = Repository(settings.mongo_url, settings.mongo_db, EmbeddingCipher(settings.embedding_key),
+        self.repo = Repository(settings.mongo_url, settings.mongo_db, settings_cipher(settings),
                                timeout_ms=settings.db_timeout_ms, audit_retention_s=settings.audit_retention_s)
         self.index = EmbeddingIndex(self.repo, refresh_s=settings.index_refresh_s,
                                     full_reload_s=settings.index_full_reload_s)

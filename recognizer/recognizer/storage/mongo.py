@@ -69,6 +69,17 @@ class UserRecord:
 
 
 @dataclass(frozen=True)
+class RekeyReport:
+    """What `rekey_users` did: every user is in exactly one of the last four counts."""
+
+    users: int
+    rekeyed: int
+    already_current: int
+    unreadable: int  # neither key authenticates the blob: left untouched
+    changed_meanwhile: int  # another writer changed the user first (it wrote with the current key)
+
+
+@dataclass(frozen=True)
 class Attempt:
     at: datetime
     result: str
@@ -245,6 +256,38 @@ class Repository:
             except DecryptionError:
                 log.error("cannot decrypt embeddings (wrong FACEFLEET_EMBEDDING_KEY?)",
                           extra={"fields": {"username": doc["username"]}})
+
+    @unavailable_on_db_error
+    def rekey_users(self) -> RekeyReport:
+        """Re-encrypt with the current key every user's blob that only the previous key opens.
+
+        Compare-and-set on `rev` (as add_faces does): a user changed in between is left to that
+        writer, which encrypted with the current key anyway. The embeddings do not change, so the
+        1:N index needs no reload.
+        """
+        users = rekeyed = current = unreadable = changed = 0
+        for doc in self.users.find({}, {"username": 1, "model": 1, "embeddings": 1, "rev": 1}):
+            users += 1
+            try:
+                matrix, is_current = self._cipher.decrypt_and_check(
+                    bytes(doc["embeddings"]), username=doc["username"], model=doc["model"])
+            except DecryptionError:
+                unreadable += 1
+                log.error("cannot decrypt embeddings with the current or the previous key",
+                          extra={"fields": {"username": doc["username"]}})
+                continue
+            if is_current:
+                current += 1
+                continue
+            blob = self._cipher.encrypt(matrix, username=doc["username"], model=doc["model"])
+            res = self.users.update_one({"_id": doc["_id"], "rev": doc.get("rev", 1)},
+                                        {"$set": {"embeddings": blob}, "$inc": {"rev": 1}})
+            if res.modified_count == 1:
+                rekeyed += 1
+            else:
+                changed += 1
+        return RekeyReport(users=users, rekeyed=rekeyed, already_current=current, unreadable=unreadable,
+                           changed_meanwhile=changed)
 
     # -- audit ------------------------------------------------------------------------------
     @unavailable_on_db_error
