@@ -68,6 +68,12 @@ def _serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                           env={**base, **env}, capture_output=True, text=True, timeout=60, cwd=ROOT)
 
 
+def test_previous_embedding_key_is_optional_but_never_short():
+    Settings.from_env(SECRETS).check_secrets()
+    with pytest.raises(ConfigError, match="FACEFLEET_EMBEDDING_KEY_PREVIOUS"):
+        Settings.from_env({**SECRETS, "FACEFLEET_EMBEDDING_KEY_PREVIOUS": "short"}).check_secrets()
+
+
 def test_serve_refuses_to_start_without_secrets():
     out = _serve({"DEEPFACE_HOME": str(ROOT / ".cache" / "deepface")})
     assert out.returncode == 2 and "FACEFLEET_API_KEY" in out.stderr

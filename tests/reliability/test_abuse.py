@@ -128,7 +128,6 @@ def test_identify_attempts_are_limited_per_client(rec):
         assert ok.status_code == 200, ok.text
 
 
-
 def test_forwarded_addresses_count_only_from_trusted_proxies(database_server, tmp_path):
     """X-Forwarded-For names the client only when the peer is in FACEFLEET_TRUSTED_PROXIES: from any other
     peer (127.0.0.1 too, which uvicorn trusts by default) inventing an address per request does not dodge

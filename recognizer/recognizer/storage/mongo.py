@@ -76,7 +76,7 @@ class RekeyReport:
     rekeyed: int
     already_current: int
     unreadable: int  # neither key authenticates the blob: left untouched
-    changed_meanwhile: int  # another writer changed the user first (it wrote with the current key)
+    changed_meanwhile: int  # another writer changed the user between read and write: run rekey again
 
 
 @dataclass(frozen=True)
@@ -261,9 +261,9 @@ class Repository:
     def rekey_users(self) -> RekeyReport:
         """Re-encrypt with the current key every user's blob that only the previous key opens.
 
-        Compare-and-set on `rev` (as add_faces does): a user changed in between is left to that
-        writer, which encrypted with the current key anyway. The embeddings do not change, so the
-        1:N index needs no reload.
+        Compare-and-set on `rev` (as add_faces does): a user changed in between is counted and left
+        for the next run, never overwritten. The embeddings do not change, so the 1:N index needs no
+        reload.
         """
         users = rekeyed = current = unreadable = changed = 0
         for doc in self.users.find({}, {"username": 1, "model": 1, "embeddings": 1, "rev": 1}):
