@@ -5,7 +5,11 @@ module facefleet.local/tools/fleetcli
 
 go 1.26.0
 
-tool github.com/rancher/fleet/cmd/fleetcli
+tool (
+	github.com/rancher/fleet/cmd/fleetagent
+	github.com/rancher/fleet/cmd/fleetcli
+	github.com/rancher/fleet/cmd/fleetcontroller
+)
 
 require (
 	dario.cat/mergo v1.0.2 // indirect
@@ -63,8 +67,10 @@ require (
 	github.com/go-openapi/swag/stringutils v0.26.0 // indirect
 	github.com/go-openapi/swag/typeutils v0.26.0 // indirect
 	github.com/go-openapi/swag/yamlutils v0.26.0 // indirect
+	github.com/go-playground/webhooks/v6 v6.4.0 // indirect
 	github.com/gobwas/glob v0.2.3 // indirect
 	github.com/gofrs/flock v0.13.0 // indirect
+	github.com/gogits/go-gogs-client v0.0.0-20210131175652-1d7215cd8d85 // indirect
 	github.com/golang-jwt/jwt/v4 v4.5.2 // indirect
 	github.com/golang/groupcache v0.0.0-20241129210726-2c02b8208cf8 // indirect
 	github.com/google/btree v1.1.3 // indirect

@@ -1,0 +1,357 @@
+"""The rollout rehearsal: commit after commit rolled out by the real Fleet controller and agents to
+real edge and cloud control planes (tools/rehearsal/). The tests run in order, each one a step
+of the scenario an operator would walk through before pushing to fifty sites; every assertion
+reads the three API servers."""
+from __future__ import annotations
+
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tools.rehearsal import dashboard, fleet, gitserver, procs
+from tools.rehearsal.kube import Kube, wait_for
+from tools.rehearsal.layout import APP_NAMESPACE, CLOUD, EDGE, ROOT
+from tools.rehearsal.stack import EDGE_TIER_NODES, Stack
+
+pytestmark = pytest.mark.slow
+
+ROLLOUT_TIMEOUT = 300
+CLUSTERS = [EDGE.name, CLOUD.name]
+# Kinds the charts create in the facefleet namespace, compared before and after each commit.
+TRACKED = ("Deployment", "StatefulSet", "Service", "ConfigMap", "NetworkPolicy", "ResourceQuota",
+           "LimitRange", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Ingress", "CronJob",
+           "ServiceAccount", "PersistentVolumeClaim")
+ORDER = [("base", "database"), ("database", "recognizer"), ("recognizer", "ui"), ("turn", "ui")]
+STATE: dict = {}  # what one step hands to the next: commits, snapshots, timings
+
+
+def _apps_objects(kube: Kube) -> dict[str, dict]:
+    result = {}
+    for kind in TRACKED:
+        for obj in kube.list(kind, APP_NAMESPACE):
+            if obj["metadata"].get("ownerReferences") and kind in ("PersistentVolumeClaim", "ConfigMap"):
+                continue  # made by a controller (kube-root-ca.crt, claims of a StatefulSet)
+            if obj["metadata"]["name"] == "kube-root-ca.crt" or obj["metadata"]["name"] == "default":
+                continue
+            result[f"{kind}/{obj['metadata']['name']}"] = obj
+    return result
+
+
+_BOOKKEEPING = ("resourceVersion", "managedFields", "generation", "uid", "creationTimestamp")
+
+
+def _content(obj: dict) -> dict:
+    """What a commit can change: everything but status and the API server's bookkeeping."""
+    meta = {k: v for k, v in obj["metadata"].items() if k not in _BOOKKEEPING}
+    return {k: v for k, v in obj.items() if k not in ("status", "metadata")} | {"metadata": meta}
+
+
+def _changed(before: dict[str, dict], after: dict[str, dict]) -> set[str]:
+    keys = before.keys() | after.keys()
+    return {k for k in keys if k not in before or k not in after or _content(before[k]) != _content(after[k])}
+
+
+def _rewritten(before: dict[str, dict], after: dict[str, dict]) -> set[str]:
+    """Objects written at all (a new resourceVersion) other than by their status."""
+    return {k for k in before.keys() & after.keys()
+            if before[k]["metadata"]["resourceVersion"] != after[k]["metadata"]["resourceVersion"]
+            and _content(before[k]) == _content(after[k])
+            and before[k].get("status") == after[k].get("status")} | _changed(before, after)
+
+
+def _wait_rollout(stack: Stack, commit: str, clusters: list[str], what: str, timeout: float = ROLLOUT_TIMEOUT) -> float:
+    started = time.monotonic()
+    try:
+        wait_for(f"{what}: every bundle Ready at {commit[:12]} on {', '.join(clusters)}",
+                 lambda: dashboard.converged(stack.management, commit, clusters), timeout=timeout, interval=1)
+    except TimeoutError as err:
+        reasons = "\n  ".join(dashboard.not_ready_reasons(stack.management, clusters)) or "(no BundleDeployment reports a reason)"
+        raise AssertionError(f"{err}\nnot ready:\n  {reasons}") from None
+    return time.monotonic() - started
+
+
+def _commit(message: str, path: str, old: str, new: str) -> tuple[str, float]:
+    def edit(tree: Path) -> None:
+        file = tree / path
+        text = file.read_text()
+        assert text.count(old) == 1, f"{path}: expected exactly one {old!r}"
+        file.write_text(text.replace(old, new))
+    sha = gitserver.commit(message, edit)
+    return sha, time.monotonic()
+
+
+def _plan(previous: str) -> dict[str, set[str]]:
+    """`make plan REV=<previous>` run in the rehearsal's working clone: group -> changed objects."""
+    proc = subprocess.run([sys.executable, "-m", "tools.gitops.plan", previous], cwd=gitserver.WORK,
+                          capture_output=True, text=True, timeout=600,
+                          env={"PATH": f"{ROOT / '.tools' / 'bin'}:/usr/bin:/bin", "HOME": str(gitserver.WORK)})
+    assert proc.returncode == 0, f"make plan failed:\n{proc.stderr}"
+    groups: dict[str, set[str]] = {}
+    current = None
+    for line in proc.stdout.splitlines():
+        if m := re.match(r"== clusters in group '(\w+)'", line):
+            current = groups.setdefault(m.group(1), set())
+        elif current is not None and (m := re.match(r"[~+-] (?:changed|added|removed)\s+\w+: (\w+)/(?:[^/]+/)?(\S+)", line)):
+            current.add(f"{m.group(1)}/{m.group(2)}")
+    STATE.setdefault("plans", []).append(proc.stdout)
+    return groups
+
+
+def _conditions_time(bd: dict, kind: str) -> str:
+    for c in bd.get("status", {}).get("conditions", []):
+        if c["type"] == kind:
+            return c.get("lastUpdateTime") or c.get("lastTransitionTime") or ""
+    return ""
+
+
+# 1 ---------------------------------------------------------------------------------------------
+def test_first_rollout(stack: Stack, report) -> None:
+    """All five bundles Ready on both clusters, in dependsOn order, with their Helm releases."""
+    commit = gitserver.head()
+    seconds = _wait_rollout(stack, commit, CLUSTERS, "first rollout")
+    STATE["seed"] = commit
+    order = {}
+    for cluster in CLUSTERS:
+        bds = dashboard.bundle_deployments(stack.management, cluster)
+        for before, after in ORDER:
+            ready = _conditions_time(bds[before], "Ready")
+            deployed = _conditions_time(bds[after], "Deployed")
+            assert ready and deployed, f"{cluster}: {before}/{after} BundleDeployments lack status times"
+            assert deployed >= ready, (f"{cluster}: bundle {after} was deployed at {deployed}, before its "
+                                       f"dependency {before} was Ready at {ready}")
+            order[f"{cluster}: {before} Ready -> {after} Deployed"] = f"{ready} -> {deployed}"
+        kube = stack.kubes[cluster]
+        releases = {s["metadata"]["labels"].get("name") for s in kube.list("Secret", APP_NAMESPACE, "owner=helm")}
+        for bundle in dashboard.BUNDLES:
+            assert f"facefleet-{bundle}" in releases, f"{cluster}: no Helm release facefleet-{bundle} (have {releases})"
+    STATE["after_first"] = {c: _apps_objects(stack.kubes[c]) for c in CLUSTERS}
+    report.add("1 first rollout", seconds, dashboard.snapshot(stack.management), commit=commit, order=order)
+
+
+# 2 ---------------------------------------------------------------------------------------------
+def _rendered(commit: str) -> dict:
+    """What Fleet's CLI renders per group for commit (tools/gitops, as `make render` does)."""
+    from tools.gitops.render import render_tree
+    from tools.gitops.tree import export_revision
+
+    if commit not in STATE.setdefault("renders", {}):
+        tree = export_revision(commit, ROOT / ".cache" / "rehearsal" / f"tree-{commit[:12]}", root=gitserver.WORK)
+        STATE["renders"][commit] = render_tree(tree)
+    return STATE["renders"][commit]
+
+
+def _secret_refs(pod: dict) -> set[str]:
+    spec = pod["spec"]
+    names = {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
+    for container in spec.get("containers", []) + spec.get("initContainers", []):
+        for env in container.get("env", []):
+            if ref := env.get("valueFrom", {}).get("secretKeyRef"):
+                names.add(ref["name"])
+        for source in container.get("envFrom", []):
+            if ref := source.get("secretRef"):
+                names.add(ref["name"])
+    return names
+
+
+def test_placement_and_policy(stack: Stack, report) -> None:
+    """Pods where the overlays say, the rendered objects live, restricted admission, Secrets present."""
+    started = time.monotonic()
+    rendering = _rendered(STATE["seed"])
+    facts: dict = {}
+    for cluster, group in ((EDGE.name, "edge"), (CLOUD.name, "cloud")):
+        kube = stack.kubes[cluster]
+        pods = kube.list("Pod", APP_NAMESPACE)
+        assert len(pods) >= 3, f"{cluster}: only {len(pods)} facefleet pods"
+        edge_nodes = set(EDGE_TIER_NODES[cluster])
+        for pod in pods:
+            node = pod["spec"].get("nodeName")
+            assert pod["status"].get("phase") in ("Running", "Succeeded"), (
+                f"{cluster}: pod {pod['metadata']['name']} is {pod['status'].get('phase')} on {node}")
+            if group == "edge":
+                assert node in edge_nodes, f"edge-1: pod {pod['metadata']['name']} runs on {node}, not an edge node"
+            else:
+                assert node not in edge_nodes, f"cloud-1: pod {pod['metadata']['name']} runs on the edge node {node}"
+        facts[f"{cluster} pods"] = sorted(f"{p['metadata']['name']}@{p['spec']['nodeName']}" for p in pods)
+
+        live = _apps_objects(kube)
+        for bundle, objs in rendering.objects[group].items():
+            for obj in objs or []:
+                if obj["kind"] in ("Namespace",):
+                    continue
+                key = f"{obj['kind']}/{obj['metadata']['name']}"
+                if obj["kind"] not in TRACKED:
+                    assert kube.get(obj["kind"], obj["metadata"]["name"], APP_NAMESPACE) is not None, (
+                        f"{cluster}: bundle {bundle} renders {key}, which is not on the cluster")
+                    continue
+                assert key in live, f"{cluster}: bundle {bundle} renders {key}, which is not on the cluster"
+                want = (obj.get("spec") or {}).get("replicas")
+                have = (live[key].get("spec") or {}).get("replicas")
+                if want is not None:
+                    assert have == want, f"{cluster}: {key} has {have} replicas, the {group} overlay says {want}"
+                if obj["kind"] == "ResourceQuota":
+                    assert live[key]["spec"]["hard"] == obj["spec"]["hard"], f"{cluster}: {key} differs from the overlay"
+        facts[f"{cluster} objects"] = len(live)
+
+        ns = kube.get("Namespace", APP_NAMESPACE)
+        assert ns["metadata"]["labels"].get("pod-security.kubernetes.io/enforce") == "restricted", (
+            f"{cluster}: namespace {APP_NAMESPACE} does not enforce restricted")
+        # Admission again, for every pod as it runs: a server-side dry run shows any warning.
+        for pod in pods:
+            body = {"apiVersion": "v1", "kind": "Pod", "spec": pod["spec"] | {"nodeName": None},
+                    "metadata": {"generateName": "admission-check-", "namespace": APP_NAMESPACE,
+                                 "labels": {"rehearsal": "dry-run"}}}
+            response = kube._http.post(f"/api/v1/namespaces/{APP_NAMESPACE}/pods", params={"dryRun": "All"}, json=body)
+            assert response.status_code == 201, f"{cluster}: pod {pod['metadata']['name']} refused: {response.text[:300]}"
+            assert "warning" not in {k.lower() for k in response.headers}, (
+                f"{cluster}: pod {pod['metadata']['name']} admitted with a warning: {response.headers.get('warning')}")
+        assert kube.list("NetworkPolicy", APP_NAMESPACE), f"{cluster}: no NetworkPolicy"
+        referenced = set().union(*(_secret_refs(p) for p in pods))
+        present = {s["metadata"]["name"] for s in kube.list("Secret", APP_NAMESPACE)}
+        assert referenced <= present, f"{cluster}: pods reference missing Secrets {sorted(referenced - present)}"
+        facts[f"{cluster} secrets referenced"] = sorted(referenced)
+    report.add("2 placement and policy", time.monotonic() - started, dashboard.snapshot(stack.management), **facts)
+
+
+# 3 ---------------------------------------------------------------------------------------------
+def test_edge_only_commit_changes_only_edge(stack: Stack, report) -> None:
+    """A commit to the edge overlay alone changes exactly what `make plan` predicted, on edge-1 only."""
+    before = {c: _apps_objects(stack.kubes[c]) for c in CLUSTERS}
+    previous = gitserver.head()
+    commit, pushed = _commit("rehearsal: more CPU for the edge recognizer", "apps/recognizer/fleet.yaml",
+                             "requests: {cpu: 250m, memory: 640Mi}", "requests: {cpu: 300m, memory: 640Mi}")
+    seconds = _wait_rollout(stack, commit, CLUSTERS, "edge-only commit")
+    STATE.setdefault("commit_to_ready_s", []).append(time.monotonic() - pushed)
+    time.sleep(3)  # a late write would show now
+    after = {c: _apps_objects(stack.kubes[c]) for c in CLUSTERS}
+    observed = {c: _changed(before[c], after[c]) for c in CLUSTERS}
+    plan = _plan(previous)
+    untouched = _rewritten(before[CLOUD.name], after[CLOUD.name])
+    assert untouched == set(), f"cloud-1 objects rewritten by an edge-only commit: {sorted(untouched)}"
+    assert plan.get("cloud", set()) == set(), f"make plan predicted cloud changes: {sorted(plan.get('cloud', set()))}"
+    assert observed[EDGE.name], "the edge commit changed nothing on edge-1"
+    assert observed[EDGE.name] == plan.get("edge", set()), (
+        f"edge-1: make plan predicted {sorted(plan.get('edge', set()))}, observed {sorted(observed[EDGE.name])}")
+    deployment = stack.edge.get("Deployment", "facefleet-recognizer", APP_NAMESPACE)
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "300m"
+    STATE["before_both"] = after
+    report.add("3 edge-only commit", seconds, dashboard.snapshot(stack.management), commit=commit,
+               planned={g: sorted(v) for g, v in plan.items()}, observed={c: sorted(v) for c, v in observed.items()})
+
+
+# 4 ---------------------------------------------------------------------------------------------
+def test_offline_edge_never_holds_back_cloud(stack: Stack, report) -> None:
+    """With edge-1 cut off, a commit for both groups completes on cloud-1; edge-1 catches up later."""
+    started = time.monotonic()
+    fleet.stop_agent(EDGE)
+    stack.planes[EDGE.name].stop_apiserver()
+    assert not stack.edge.ready(), "edge-1's API server still answers after being stopped"
+    commit, pushed = _commit("rehearsal: shorter tokens everywhere", "apps/recognizer/values.yaml",
+                             "tokenTtlSeconds: 900", "tokenTtlSeconds: 600")
+    cloud_s = _wait_rollout(stack, commit, [CLOUD.name], "cloud while edge-1 is offline")
+    STATE.setdefault("commit_to_ready_s", []).append(time.monotonic() - pushed)
+    env = {e["name"]: e.get("value") for e in stack.cloud.get("Deployment", "facefleet-recognizer", APP_NAMESPACE)
+           ["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    assert env.get("FACEFLEET_TOKEN_TTL_S") == "600", f"cloud-1 recognizer env: {env}"
+    offline_board = dashboard.snapshot(stack.management)
+    assert not dashboard.converged(stack.management, commit, [EDGE.name]), "edge-1 reported the new commit while offline"
+
+    stack.planes[EDGE.name].start_apiserver()
+    fleet.start_agent(stack.edge, EDGE)
+    edge_s = _wait_rollout(stack, commit, CLUSTERS, "edge-1 back online")
+    env = {e["name"]: e.get("value") for e in stack.edge.get("Deployment", "facefleet-recognizer", APP_NAMESPACE)
+           ["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    assert env.get("FACEFLEET_TOKEN_TTL_S") == "600", f"edge-1 recognizer env after reconnecting: {env}"
+    report.add("4 edge offline", time.monotonic() - started, dashboard.snapshot(stack.management), commit=commit,
+               cloud_ready_while_edge_offline_s=round(cloud_s, 1), edge_caught_up_s=round(edge_s, 1),
+               dashboard_while_offline=offline_board["bundles"].get("recognizer"))
+
+
+# 5 ---------------------------------------------------------------------------------------------
+def _template(kube: Kube, kind: str, name: str) -> dict:
+    return kube.get(kind, name, APP_NAMESPACE)["spec"]["template"]
+
+
+def test_revert_restores_previous_objects(stack: Stack, report) -> None:
+    """`git revert` of the last commit brings both clusters back to the objects they had before it."""
+    sha = gitserver.revert_last()
+    pushed = time.monotonic()
+    seconds = _wait_rollout(stack, sha, CLUSTERS, "revert")
+    STATE.setdefault("commit_to_ready_s", []).append(time.monotonic() - pushed)
+    for cluster in CLUSTERS:
+        kube = stack.kubes[cluster]
+        before = STATE["before_both"][cluster]
+        now = _apps_objects(kube)
+        assert set(now) == set(before), f"{cluster}: objects differ after the revert: {sorted(set(now) ^ set(before))}"
+        for key, obj in before.items():
+            kind, name = key.split("/", 1)
+            if kind in ("Deployment", "StatefulSet"):
+                assert _template(kube, kind, name) == obj["spec"]["template"], f"{cluster}: {key} differs from before the reverted commit"
+    report.add("5 revert", seconds, dashboard.snapshot(stack.management), commit=sha)
+
+
+# 6 ---------------------------------------------------------------------------------------------
+def _bd_state(stack: Stack, cluster: str, bundle: str) -> str:
+    bd = dashboard.bundle_deployments(stack.management, cluster)[bundle]
+    status = bd.get("status", {})
+    if status.get("modifiedStatus") or status.get("nonModified") is False:
+        return "Modified"
+    return status.get("display", {}).get("state") or ("Ready" if status.get("ready") else "NotReady")
+
+
+def test_drift(stack: Stack, report) -> None:
+    """A hand change the charts allow leaves the bundles Ready; one they do not is put back."""
+    started = time.monotonic()
+    commit = gitserver.head()
+    # Allowed: an autoscaled Deployment's replicas, moved as the HPA would move them.
+    hpa_target = "facefleet-recognizer"
+    assert stack.cloud.get("HorizontalPodAutoscaler", hpa_target, APP_NAMESPACE), "cloud-1 has no recognizer HPA"
+    stack.cloud.patch("Deployment", hpa_target, {"spec": {"replicas": 3}}, APP_NAMESPACE)
+    time.sleep(20)  # more than the agent's drift and status intervals
+    assert stack.cloud.get("Deployment", hpa_target, APP_NAMESPACE)["spec"]["replicas"] == 3, (
+        "Fleet moved replicas back that the HPA owns")
+    assert dashboard.converged(stack.management, commit, CLUSTERS), (
+        "replicas changed as an HPA would made a bundle not Ready: "
+        + "; ".join(dashboard.not_ready_reasons(stack.management, CLUSTERS)))
+
+    # Not allowed: an edited NetworkPolicy.
+    policy = next(p for p in stack.edge.list("NetworkPolicy", APP_NAMESPACE)
+                  if p["metadata"]["name"] != "facefleet-default-deny")
+    name, original = policy["metadata"]["name"], policy["spec"]
+    stack.edge.patch("NetworkPolicy", name, {"spec": {"ingress": [{}]}}, APP_NAMESPACE)  # allow everything
+    bundle = policy["metadata"].get("annotations", {}).get("meta.helm.sh/release-name", "").removeprefix("facefleet-")
+    seen = set()
+
+    def put_back():
+        seen.add(_bd_state(stack, EDGE.name, bundle))
+        return stack.edge.get("NetworkPolicy", name, APP_NAMESPACE)["spec"] == original
+
+    wait_for(f"edge-1: NetworkPolicy {name} put back by correctDrift", put_back, timeout=120, interval=0.5)
+    _wait_rollout(stack, commit, CLUSTERS, "after drift correction", timeout=120)
+    report.add("6 drift", time.monotonic() - started, dashboard.snapshot(stack.management),
+               allowed_change="cloud-1 recognizer replicas 3 (HPA-owned): bundles stayed Ready",
+               forbidden_change=f"edge-1 NetworkPolicy {name} opened: states seen {sorted(seen)}, put back")
+
+
+# end -------------------------------------------------------------------------------------------
+def test_converged_on_the_last_commit(stack: Stack, report) -> None:
+    """What `make rehearsal KEEP=1` leaves behind: every bundle Ready at the last commit, pods
+    Running on both clusters, the controller and both agents alive."""
+    commit = gitserver.head()
+    _wait_rollout(stack, commit, CLUSTERS, "final state", timeout=120)
+    for cluster in CLUSTERS:
+        running = [p for p in stack.kubes[cluster].list("Pod", APP_NAMESPACE) if p["status"].get("phase") == "Running"]
+        assert len(running) >= 3, f"{cluster}: {len(running)} facefleet pods Running"
+    alive = procs.running()
+    for name in ("fleet.controller", "fleet.agentmanagement", "fleet.gitjob", f"{EDGE.name}.fleet-agent",
+                 f"{CLOUD.name}.fleet-agent"):
+        assert name in alive, f"{name} is not running"
+    times = STATE.get("commit_to_ready_s", [])
+    report.meta["commit_to_ready_median_s"] = round(statistics.median(times), 1) if times else None
+    report.meta["commit_to_ready_s"] = [round(t, 1) for t in times]
+    report.add("final state", 0, dashboard.snapshot(stack.management), commit=commit)
