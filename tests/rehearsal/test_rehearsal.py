@@ -16,7 +16,7 @@ import yaml
 
 from tools.rehearsal import dashboard, fleet, gitserver, procs
 from tools.rehearsal.kube import Kube, wait_for
-from tools.rehearsal.layout import APP_NAMESPACE, CLOUD, EDGE, ROOT
+from tools.rehearsal.layout import APP_NAMESPACE, CLOUD, EDGE, ROOT, WORKSPACE
 from tools.rehearsal.stack import EDGE_TIER_NODES, Stack
 
 pytestmark = pytest.mark.slow
@@ -297,11 +297,7 @@ def test_revert_restores_previous_objects(stack: Stack, report) -> None:
 
 # 6 ---------------------------------------------------------------------------------------------
 def _bd_state(stack: Stack, cluster: str, bundle: str) -> str:
-    bd = dashboard.bundle_deployments(stack.management, cluster)[bundle]
-    status = bd.get("status", {})
-    if status.get("modifiedStatus") or status.get("nonModified") is False:
-        return "Modified"
-    return status.get("display", {}).get("state") or ("Ready" if status.get("ready") else "NotReady")
+    return dashboard.deployment_state(dashboard.bundle_deployments(stack.management, cluster)[bundle])
 
 
 def test_drift(stack: Stack, report) -> None:
@@ -319,12 +315,12 @@ def test_drift(stack: Stack, report) -> None:
         "replicas changed as an HPA would made a bundle not Ready: "
         + "; ".join(dashboard.not_ready_reasons(stack.management, CLUSTERS)))
 
-    # Not allowed: an edited NetworkPolicy.
-    policy = next(p for p in stack.edge.list("NetworkPolicy", APP_NAMESPACE)
-                  if p["metadata"]["name"] != "facefleet-default-deny")
-    name, original = policy["metadata"]["name"], policy["spec"]
-    stack.edge.patch("NetworkPolicy", name, {"spec": {"ingress": [{}]}}, APP_NAMESPACE)  # allow everything
-    bundle = policy["metadata"].get("annotations", {}).get("meta.helm.sh/release-name", "").removeprefix("facefleet-")
+    # Not allowed: an edited NetworkPolicy (the recognizer's, opened to every pod). Fleet compares
+    # the fields the chart sets, so the edit replaces one: the ingress rules.
+    name, bundle = "facefleet-recognizer", "recognizer"
+    original = stack.edge.get("NetworkPolicy", name, APP_NAMESPACE)["spec"]
+    assert original.get("ingress") and original["ingress"] != [{}], f"edge-1: {name} has no ingress rules to edit"
+    stack.edge.patch("NetworkPolicy", name, {"spec": {"ingress": [{}]}}, APP_NAMESPACE)
     seen = set()
 
     def put_back():
@@ -336,6 +332,39 @@ def test_drift(stack: Stack, report) -> None:
     report.add("6 drift", time.monotonic() - started, dashboard.snapshot(stack.management),
                allowed_change="cloud-1 recognizer replicas 3 (HPA-owned): bundles stayed Ready",
                forbidden_change=f"edge-1 NetworkPolicy {name} opened: states seen {sorted(seen)}, put back")
+
+
+# 7 ---------------------------------------------------------------------------------------------
+PER_SITE_SECRETS = ("facefleet-database", "facefleet-recognizer", "facefleet-turn", "facefleet-tls")
+
+
+def test_secrets_at_fleet_scale(stack: Stack, report) -> None:
+    """The guide's Secrets differ per site, and Fleet's downstreamResources copies one identical
+    Secret from the management cluster to every targeted cluster: the reason the facefleet Secrets
+    stay per cluster (clusters/README.md, "Secrets at fleet scale")."""
+    started = time.monotonic()
+    for name in PER_SITE_SECRETS:
+        edge, cloud = (stack.kubes[c].get("Secret", name, APP_NAMESPACE) for c in CLUSTERS)
+        assert edge and cloud, f"{name} missing on {'edge-1' if not edge else 'cloud-1'}"
+        assert edge["data"] != cloud["data"], f"{name} holds the same values on edge-1 and cloud-1"
+    probe = "facefleet-rehearsal-fleetwide"
+    stack.management.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": probe, "namespace": WORKSPACE},
+                            "stringData": {"value": f"one value for every site {time.time()}"}})
+    commit, pushed = _commit("rehearsal: copy one Secret to every cluster", "fleet.yaml", "\nrolloutStrategy:\n",
+                             f"\ndownstreamResources:\n  - kind: Secret\n    name: {probe}\nrolloutStrategy:\n")
+    seconds = _wait_rollout(stack, commit, CLUSTERS, "downstreamResources")
+    STATE.setdefault("commit_to_ready_s", []).append(time.monotonic() - pushed)
+    upstream = stack.management.get("Secret", probe, WORKSPACE)["data"]
+    for cluster in CLUSTERS:
+        copy = stack.kubes[cluster].get("Secret", probe, APP_NAMESPACE)
+        assert copy is not None, f"{cluster}: Fleet did not copy {probe} into {APP_NAMESPACE}"
+        assert copy["data"] == upstream, f"{cluster}: the copy of {probe} differs from the management cluster's"
+    sha = gitserver.revert_last()
+    _wait_rollout(stack, sha, CLUSTERS, "revert of downstreamResources")
+    report.add("7 secrets at fleet scale", time.monotonic() - started, dashboard.snapshot(stack.management),
+               commit=commit, per_site_secrets_differ=list(PER_SITE_SECRETS),
+               downstream_copy=f"{probe}: identical on both clusters after {seconds:.1f} s",
+               copies_after_revert={c: stack.kubes[c].get("Secret", probe, APP_NAMESPACE) is not None for c in CLUSTERS})
 
 
 # end -------------------------------------------------------------------------------------------

@@ -121,7 +121,10 @@ class ControlPlane:
             "--cluster-signing-cert-file", str(p.ca_cert), "--cluster-signing-key-file", str(p.ca_key),
             "--use-service-account-credentials", "--cluster-cidr", POD_CIDR,
             "--service-cluster-ip-range", SERVICE_CIDR,
-            "--controllers", "*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
+            # No cloud provider here; and no HPA controller: kwok's pods use no CPU and there is no
+            # metrics API (k3s ships metrics-server), so it could only report errors.
+            "--controllers", "*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route,"
+                             "-horizontal-pod-autoscaler-controller",
             "--leader-elect=false", "--v", "1"])
         procs.start(self._name("kube-scheduler"), [
             str(BIN / "kube-scheduler"), "--kubeconfig", kubeconfig,

@@ -27,8 +27,25 @@ def bundle_name(bundle: dict) -> str:
 def _bd_ready(bd: dict) -> bool:
     status = bd.get("status", {})
     conditions = {c["type"]: c.get("status") for c in status.get("conditions", [])}
-    return (status.get("ready") is True and status.get("appliedDeploymentId") == bd["spec"].get("deploymentId")
-            and conditions.get("Ready") == "True")
+    spec = bd["spec"]
+    wanted = spec.get("deploymentID")
+    # Fleet stages a new deployment first and promotes it when the rollout partition allows; the
+    # agent reports which one it applied.
+    return (wanted is not None and spec.get("stagedDeploymentID") == wanted
+            and status.get("appliedDeploymentID") == wanted
+            and status.get("ready") is True and conditions.get("Ready") == "True")
+
+
+def deployment_state(bd: dict) -> str:
+    """The state the dashboard shows for one cluster's deployment of a bundle."""
+    spec, status = bd["spec"], bd.get("status", {})
+    if spec.get("stagedDeploymentID") != spec.get("deploymentID"):
+        return "Pending"  # held back by the rollout strategy
+    if status.get("appliedDeploymentID") != spec.get("deploymentID"):
+        return "WaitApplied"  # the agent has not applied it (yet)
+    if status.get("nonModified") is False:
+        return "Modified"
+    return status.get("display", {}).get("state") or ("Ready" if _bd_ready(bd) else "NotReady")
 
 
 def snapshot(mgmt: Kube) -> dict:
@@ -58,8 +75,7 @@ def snapshot(mgmt: Kube) -> dict:
             counts = entry["groups"].setdefault(group, {"ready": 0, "targeted": 0, "clusters": {}})
             counts["targeted"] += 1
             counts["ready"] += _bd_ready(bd)
-            display = bd.get("status", {}).get("display", {})
-            counts["clusters"][cluster] = display.get("state") or ("Ready" if _bd_ready(bd) else "NotReady")
+            counts["clusters"][cluster] = deployment_state(bd)
         view["bundles"][bundle_name(bundle)] = entry
     return view
 
