@@ -14,6 +14,8 @@ K8S_VERSION_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-g
   -X $(p).gitVersion=$(K8S_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=35 -X $(p).gitTreeState=clean)
 
 TEST_SETUP += rehearsal-engines
+# git daemon serves the rehearsal's repository; openssl makes the TLS files the guide's commands read.
+APT_PACKAGES += git openssl
 
 .PHONY: rehearsal-engines rehearsal rehearsal-down
 rehearsal-engines: $(REHEARSAL_ENGINES) ## build the rehearsal's engines (Kubernetes, etcd, kwok, Fleet controller and agent)

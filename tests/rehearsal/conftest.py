@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 
 import pytest
@@ -29,15 +30,25 @@ def stack(report: Report):
     if missing:
         pytest.fail(f"rehearsal engines missing ({', '.join(missing)}): run `make rehearsal-engines`")
     started = time.monotonic()
+    stop = threading.Event()
+
+    def sample() -> None:  # peak memory of every rehearsal process together, every 2 s
+        while not stop.wait(2):
+            report.sample_rss()
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     try:
         st = rehearsal_stack.up()
     except Exception:
+        stop.set()
         rehearsal_stack.collect_logs()
         rehearsal_stack.down()
         raise
     report.meta["up_s"] = round(time.monotonic() - started, 1)
     yield st
-    report.meta["peak_rss_mb"] = round(report.peak_rss_kb / 1024)
+    stop.set()
+    sampler.join()
     rehearsal_stack.collect_logs()
     if KEEP:
         print("\nrehearsal left running:", json.dumps(procs.running()))

@@ -48,17 +48,21 @@ class NodeSpec:
         }
 
 
-def _go_env(var: str) -> str:
-    return subprocess.run(["go", "env", var], capture_output=True, text=True, check=True).stdout.strip()
-
-
 def kwok_stage_dir() -> Path:
     """kwok's own stage files, from the module the binary was built from (Go module cache)."""
-    gomodcache = Path(_go_env("GOMODCACHE") or ROOT / ".cache" / "go" / "mod")
-    folder = gomodcache / "sigs.k8s.io" / f"kwok@{KWOK_VERSION}" / "kustomize" / "stage"
+    folder = module_dir(f"sigs.k8s.io/kwok@{KWOK_VERSION}") / "kustomize" / "stage"
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is missing: run `make rehearsal-engines`")
     return folder
+
+
+def module_dir(module_at_version: str) -> Path:
+    """Where a Go module's source sits: the project's module cache (mk/), else `go env GOMODCACHE`."""
+    own = ROOT / ".cache" / "go" / "mod" / module_at_version
+    if own.is_dir():
+        return own
+    gomodcache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True).stdout.strip()
+    return Path(gomodcache) / module_at_version
 
 
 class ControlPlane:
@@ -170,7 +174,3 @@ class ControlPlane:
     # The API server alone, for the offline step: etcd and the data stay.
     def stop_apiserver(self) -> None:
         procs.stop(self._name("kube-apiserver"))
-
-    def components(self) -> list[str]:
-        return [self._name(c) for c in ("etcd", "kube-apiserver", "kube-controller-manager",
-                                        "kube-scheduler", "kwok")]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import yaml
 
 from . import procs
+from .controlplane import module_dir
 from .kube import Kube, wait_for
 from .layout import (AGENTMGMT_METRICS_PORT, AGENTMGMT_PROBE_PORT, BIN, CONTROLLER_METRICS_PORT,
                      CONTROLLER_PROBE_PORT, FLEET_NAMESPACE, GITJOB_METRICS_PORT, GITJOB_PORT,
@@ -30,9 +30,7 @@ _ELECTION = {"CATTLE_ELECTION_LEASE_DURATION": "30s", "CATTLE_ELECTION_RENEW_DEA
 
 
 def fleet_module_dir() -> Path:
-    gomodcache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-    folder = Path(gomodcache) / "github.com" / "rancher" / f"fleet@{FLEET_VERSION}"
+    folder = module_dir(f"github.com/rancher/fleet@{FLEET_VERSION}")
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is missing: run `make rehearsal-engines`")
     return folder

@@ -170,7 +170,9 @@ def _bind(kube: Kube, pod: dict, node: str) -> None:
     ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
     binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": ns},
                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
-    kube._call("POST", f"/api/v1/namespaces/{ns}/pods/{name}/binding", f"bind Pod {ns}/{name}", json=binding)
+    response = kube.request("POST", f"/api/v1/namespaces/{ns}/pods/{name}/binding", json=binding)
+    if response.status_code >= 400:
+        raise KubeError(kube.name, f"bind Pod {ns}/{name}", response.status_code, response.text)
 
 
 RUNNER_NODE = "gitjob-runner"

@@ -113,11 +113,6 @@ class Kube:
                           params=params)
         return body.get("items", [])
 
-    def create(self, obj: dict) -> dict:
-        meta = obj["metadata"]
-        return self._call("POST", self._path(obj["kind"], meta.get("namespace")),
-                          f"create {obj['kind']} {meta.get('namespace')}/{meta['name']}", json=obj)
-
     def apply(self, obj: dict, manager: str = "facefleet-rehearsal") -> dict:
         """Server-side apply of one object (created or updated; our fields win)."""
         meta = obj["metadata"]
@@ -133,20 +128,12 @@ class Kube:
                           content=json.dumps(patch),
                           headers={"Content-Type": f"application/{merge}-patch+json"})
 
-    def put(self, obj: dict, sub: str | None = None) -> dict:
-        meta = obj["metadata"]
-        return self._call("PUT", self._path(obj["kind"], meta.get("namespace"), meta["name"], sub),
-                          f"replace {obj['kind']} {meta.get('namespace')}/{meta['name']}", json=obj)
-
-    def delete(self, kind: str, name: str, namespace: str | None = None) -> None:
-        try:
-            self._call("DELETE", self._path(kind, namespace, name), f"delete {kind} {namespace}/{name}")
-        except KubeError as err:
-            if err.status != 404:
-                raise
-
     def raw(self, path: str) -> httpx.Response:
         return self._http.get(path)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Any call, with the full response (headers included, e.g. admission warnings)."""
+        return self._http.request(method, path, **kwargs)
 
     def ready(self) -> bool:
         try:

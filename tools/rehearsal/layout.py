@@ -14,7 +14,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "rehearsal"  # logs and the report, kept a
 BIN = ROOT / ".tools" / "rehearsal" / "bin"
 FLEET_CLI = ROOT / ".tools" / "bin" / "fleet"
 HELM = ROOT / ".tools" / "bin" / "helm"
-FLEET_MODULE_DIR_HINT = ROOT / ".cache" / "go" / "mod" / "github.com" / "rancher" / "fleet@v0.16.0"
+
 
 FLEET_NAMESPACE = "cattle-fleet-system"
 WORKSPACE = "fleet-default"
@@ -89,5 +89,4 @@ GITJOB_PORT = 26012
 AGENTMGMT_METRICS_PORT = 26013
 AGENTMGMT_PROBE_PORT = 26014
 GITJOB_METRICS_PORT = 26015
-GITJOB_PROBE_PORT = 26016
 GIT_DAEMON_PORT = 26020

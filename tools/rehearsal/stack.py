@@ -16,8 +16,8 @@ from pathlib import Path
 
 from . import fleet, gitserver, guide, procs
 from .controlplane import ControlPlane, NodeSpec
-from .kube import Kube, wait_for
-from .layout import ARTIFACTS, CLOUD, CLUSTERS, DOWNSTREAM, EDGE, MANAGEMENT, ROOT, STATE, WORKSPACE, ClusterSpec
+from .kube import Kube
+from .layout import ARTIFACTS, CLOUD, CLUSTERS, DOWNSTREAM, EDGE, MANAGEMENT, ROOT, STATE, ClusterSpec
 
 STANDINS = Path(__file__).with_name("standins.yaml")
 POLLING_INTERVAL = "5s"
@@ -129,17 +129,6 @@ def up() -> Stack:
     _log(f"agents registered after {time.monotonic() - t0:.1f} s")
     fleet.apply_management_objects(mgmt, gitserver.URL, POLLING_INTERVAL)
     stack.timings["up_s"] = time.monotonic() - t0
-    return stack
-
-
-def attach() -> Stack:
-    """Handles on a rehearsal that is already running (make rehearsal KEEP=1)."""
-    stack = Stack()
-    for spec in CLUSTERS:
-        plane = ControlPlane(spec)
-        plane.kube = Kube(spec)
-        stack.planes[spec.name] = plane
-        stack.kubes[spec.name] = plane.kube
     return stack
 
 
