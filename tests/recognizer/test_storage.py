@@ -75,3 +75,36 @@ def test_retention_purge_and_restart_with_another_retention(database_server, tmp
     finally:
         repo._client.drop_database(name)
         repo.close()
+
+
+def test_database_killed_during_an_index_reload_is_unavailable(tmp_path):
+    """The index's full load iterates a cursor (a generator): a database that dies between two
+    batches must surface as 503 `unavailable`, like every other storage call, not as a driver error."""
+    from support.stack import DatabaseServer
+
+    from recognizer.errors import ErrorCode, FacefleetError
+    from recognizer.index import EmbeddingIndex
+    from recognizer.storage import Repository
+
+    server = DatabaseServer.start_new(tmp_path / "db")
+    repo = Repository(server.url, "t_reload_outage", EmbeddingCipher(KEY), timeout_ms=1000)
+    try:
+        repo.ensure_indexes()
+        rng = np.random.default_rng(1)
+        for i in range(150):  # more than the first batch a cursor returns (101 documents)
+            repo.create_user(f"user{i:03d}", rng.normal(size=(1, 128)).astype(np.float32), model="Dlib", consent=True)
+        index = EmbeddingIndex(repo)
+        assert index.reload() and len(index.current().matrix) == 150
+
+        rows = repo.all_embeddings()
+        next(rows)  # the first batch is in memory; the rest needs the server
+        server.stop()
+        with pytest.raises(FacefleetError) as err:
+            list(rows)
+        assert err.value.code is ErrorCode.UNAVAILABLE
+        with pytest.raises(FacefleetError) as err:
+            index.reload()
+        assert err.value.code is ErrorCode.UNAVAILABLE
+    finally:
+        repo.close()
+        server.stop()

@@ -15,11 +15,12 @@ Every driver failure becomes FacefleetError(UNAVAILABLE) so the HTTP layer answe
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import numpy as np
 from bson import ObjectId
@@ -40,8 +41,28 @@ DEFAULT_DB = "facefleet"
 INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT = 85, 86
 
 
+def _unavailable(fn: Callable[..., Any], exc: PyMongoError) -> FacefleetError:
+    log.warning("database error", extra={"fields": {"op": fn.__name__, "error": type(exc).__name__}})
+    return FacefleetError(ErrorCode.UNAVAILABLE, "The database is unreachable; try again shortly.")
+
+
 def unavailable_on_db_error(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn driver errors (timeouts, refused connections, server errors) into 503 `unavailable`."""
+    """Turn driver errors (timeouts, refused connections, server errors) into 503 `unavailable`.
+
+    A generator function's body runs while it is iterated, after the call has returned, so the
+    error is caught around the iteration there (a cursor can fail on any batch)."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator_wrapper(*args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
+            try:
+                yield from fn(*args, **kwargs)  # type: ignore[misc]
+            except FacefleetError:
+                raise
+            except PyMongoError as exc:
+                raise _unavailable(fn, exc) from exc
+
+        return cast(Callable[P, R], generator_wrapper)
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -50,8 +71,7 @@ def unavailable_on_db_error(fn: Callable[P, R]) -> Callable[P, R]:
         except FacefleetError:
             raise
         except PyMongoError as exc:
-            log.warning("database error", extra={"fields": {"op": fn.__name__, "error": type(exc).__name__}})
-            raise FacefleetError(ErrorCode.UNAVAILABLE, "The database is unreachable; try again shortly.") from exc
+            raise _unavailable(fn, exc) from exc
 
     return wrapper
 
