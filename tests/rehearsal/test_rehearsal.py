@@ -214,6 +214,11 @@ def test_placement_and_policy(stack: Stack, report) -> None:
         present = {s["metadata"]["name"] for s in kube.list("Secret", APP_NAMESPACE)}
         assert referenced <= present, f"{cluster}: pods reference missing Secrets {sorted(referenced - present)}"
         facts[f"{cluster} secrets referenced"] = sorted(referenced)
+        want_class = "local-path" if group == "edge" else "standard"  # edge names it; cloud takes the default
+        for claim in kube.list("PersistentVolumeClaim", APP_NAMESPACE):
+            where = f"{cluster}: claim {claim['metadata']['name']}"
+            assert claim["status"].get("phase") == "Bound", f"{where} is {claim['status'].get('phase')}"
+            assert claim["spec"].get("storageClassName") == want_class, f"{where} uses {claim['spec'].get('storageClassName')}"
     report.add("2 placement and policy", time.monotonic() - started, dashboard.snapshot(stack.management), **facts)
 
 
@@ -365,6 +370,36 @@ def test_secrets_at_fleet_scale(stack: Stack, report) -> None:
                commit=commit, per_site_secrets_differ=list(PER_SITE_SECRETS),
                downstream_copy=f"{probe}: identical on both clusters after {seconds:.1f} s",
                copies_after_revert={c: stack.kubes[c].get("Secret", probe, APP_NAMESPACE) is not None for c in CLUSTERS})
+
+
+# 8 ---------------------------------------------------------------------------------------------
+def test_cluster_leaving_its_group_keeps_the_users_data(stack: Stack, report) -> None:
+    """Unlabelling edge-1 removes what each bundle put there, except the database bundle's objects
+    (keepResources); labelled again, it converges on the current commit without a hand step."""
+    started = time.monotonic()
+    commit = gitserver.head()
+    before = _apps_objects(stack.edge)
+    claims = {c["metadata"]["name"]: c["metadata"]["uid"] for c in stack.edge.list("PersistentVolumeClaim", APP_NAMESPACE)}
+    assert claims, "edge-1 has no claims to keep"
+    stack.management.kubectl("-n", WORKSPACE, "label", "clusters.fleet.cattle.io", EDGE.name, "facefleet.io/group-")
+    wait_for("edge-1: the recognizer removed after the cluster left its group",
+             lambda: stack.edge.get("Deployment", "facefleet-recognizer", APP_NAMESPACE) is None, timeout=180)
+    wait_for("edge-1: the ui removed", lambda: stack.edge.get("Deployment", "facefleet-ui", APP_NAMESPACE) is None,
+             timeout=120)
+    kept = {c["metadata"]["name"]: c["metadata"]["uid"] for c in stack.edge.list("PersistentVolumeClaim", APP_NAMESPACE)}
+    assert kept == claims, f"edge-1 claims before {claims}, after leaving the group {kept}"
+    database = stack.edge.get("StatefulSet", "facefleet-database", APP_NAMESPACE)
+    assert database is not None, "edge-1: the database StatefulSet was deleted (keepResources)"
+    assert database["metadata"]["uid"] == before["StatefulSet/facefleet-database"]["metadata"]["uid"]
+    removed = sorted(k for k in before if stack.edge.get(k.split("/")[0], k.split("/", 1)[1], APP_NAMESPACE) is None)
+
+    stack.management.kubectl("-n", WORKSPACE, "label", "clusters.fleet.cattle.io", EDGE.name, "facefleet.io/group=edge")
+    seconds = _wait_rollout(stack, commit, CLUSTERS, "edge-1 back in its group")
+    after = {c["metadata"]["name"]: c["metadata"]["uid"] for c in stack.edge.list("PersistentVolumeClaim", APP_NAMESPACE)}
+    assert after == claims, f"edge-1 claims replaced after rejoining: {claims} -> {after}"
+    report.add("8 a cluster leaves its group", time.monotonic() - started, dashboard.snapshot(stack.management),
+               removed_while_out=removed, kept=sorted(claims) + ["StatefulSet/facefleet-database"],
+               rejoined_ready_s=round(seconds, 1))
 
 
 # end -------------------------------------------------------------------------------------------
