@@ -264,6 +264,8 @@ class Recognizer:
     def me(self, token: str | None) -> Claims:
         """The claims of a valid token whose user still exists (the same user, not a re-enrolled namesake)."""
         claims = self.tokens.verify(token)
+        if self.repo.token_revoked(claims.token_id):
+            raise FacefleetError(ErrorCode.UNAUTHORIZED, "The token was revoked by a logout; log in again.")
         snap = self.index.current()
         known = snap.user(claims.username) if snap is not None else None
         if known is not None:
@@ -274,6 +276,11 @@ class Recognizer:
         if uid != claims.uid:
             raise FacefleetError(ErrorCode.UNAUTHORIZED, "The token's user no longer exists.")
         return claims
+
+    def logout(self, token: str | None) -> None:
+        """Revoke this token on every replica of the site until it would have expired."""
+        claims = self.me(token)
+        self.repo.revoke_token(claims.token_id, claims.expires_at)
 
     def my_attempts(self, token: str | None, limit: int = 50) -> list[Attempt]:
         claims = self.me(token)

@@ -26,6 +26,11 @@ class Claims:
     username: str
     uid: str
     expires_at: datetime
+    token_id: str  # what a logout revokes: a digest of the token, never the token itself
+
+
+def token_id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class TokenIssuer:
@@ -58,4 +63,5 @@ class TokenIssuer:
             raise FacefleetError(ErrorCode.UNAUTHORIZED, "The token is not valid.") from exc
         if not isinstance(data.get("sub"), str) or not isinstance(data.get("uid"), str):
             raise FacefleetError(ErrorCode.UNAUTHORIZED, "The token is not valid.")
-        return Claims(username=data["sub"], uid=data["uid"], expires_at=datetime.fromtimestamp(data["exp"], UTC))
+        return Claims(username=data["sub"], uid=data["uid"], expires_at=datetime.fromtimestamp(data["exp"], UTC),
+                      token_id=token_id(token))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from support.recognizer_api import assert_error, enrol, login, new_username
 
@@ -160,3 +161,30 @@ def test_logs_are_json_lines_without_biometric_data(api, recognizer_server):
     assert not any(key in r for r in records for key in ("embedding", "image", "images"))
     assert all(isinstance(r.get("embeddings", 0), int) for r in records)  # a count, never the vectors
     assert not any(isinstance(v, (list, dict)) for r in records for v in r.values())
+
+
+def test_logout_revokes_the_token_on_every_replica(api, recognizer_server, database_server, tmp_path):
+    """POST /v1/logout: that token answers 401 everywhere afterwards, on a second replica of the
+    site too (same database and secrets); the user's other tokens keep working."""
+    from support.stack import RecognizerServer
+
+    name = new_username("logout")
+    assert enrol(api, recognizer_server, name, "hopper").status_code == 201
+    first = login(api, "hopper2", name).json()["token"]
+    time.sleep(1.1)  # tokens carry second-resolution times: the next one differs
+    second = login(api, "hopper2", name).json()["token"]
+    assert first != second
+    auth = {"Authorization": f"Bearer {first}"}
+    assert api.get("/v1/me", headers=auth).status_code == 200
+    assert_error(api.post("/v1/logout"), 401, "unauthorized")  # no token
+    r = api.post("/v1/logout", headers=auth)
+    assert r.status_code == 204 and not r.content
+    for call in (lambda c: c.get("/v1/me", headers=auth), lambda c: c.get("/v1/me/attempts", headers=auth),
+                 lambda c: c.post("/v1/logout", headers=auth), lambda c: c.delete("/v1/me", headers=auth)):
+        assert_error(call(api), 401, "unauthorized")
+    with RecognizerServer.start_new(database_server.url, tmp_path / "replica", recognizer_server.env) as replica, \
+            replica.client() as other:
+        assert_error(other.get("/v1/me", headers=auth), 401, "unauthorized")
+        assert other.get("/v1/me", headers={"Authorization": f"Bearer {second}"}).status_code == 200
+    assert api.get("/v1/users/" + name, headers=recognizer_server.headers).status_code == 200  # the user stays
+    api.delete(f"/v1/users/{name}", headers=recognizer_server.headers)

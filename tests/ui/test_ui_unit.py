@@ -250,6 +250,7 @@ class FakeRecognizer:
     def __init__(self) -> None:
         self.up = True
         self.deleted = False
+        self.logged_out = False
         self.requests: list[httpx.Request] = []
 
     def __call__(self, req: httpx.Request) -> httpx.Response:
@@ -261,6 +262,11 @@ class FakeRecognizer:
             return httpx.Response(200, json={"status": "ready"})
         if path.startswith("/v1/me") and auth != f"Bearer {TOKEN}":
             return httpx.Response(401, json={"error": "unauthorized", "detail": "bad token"})
+        if path == "/v1/logout" and req.method == "POST":
+            if auth != f"Bearer {TOKEN}":
+                return httpx.Response(401, json={"error": "unauthorized", "detail": "bad token"})
+            self.logged_out = True
+            return httpx.Response(204)
         if path == "/v1/me" and req.method == "DELETE":
             self.deleted = True
             return httpx.Response(204)
@@ -310,6 +316,18 @@ def test_cookie_session_is_restored_and_logout_clears_it(page, monkeypatch):
     assert "expires at 2099-01-01T00:00:00Z" in texts(at) and rendered == []
     at.button(key="logout").click().run()
     assert "You are logged out." in texts(at) and "Welcome" not in texts(at)
+    assert fake.logged_out, "Log out did not revoke the token on the recognizer"
+
+
+def test_logout_while_the_recognizer_is_down_still_ends_the_session(page, monkeypatch):
+    at, fake, _ = page
+    monkeypatch.setattr(session, "COOKIES_OVERRIDE", {session.COOKIE: TOKEN})
+    at.run()
+    assert at.header[0].value == "Welcome, al\\_ice"
+    fake.up = False
+    at.button(key="logout").click().run()
+    assert "You are logged out here" in texts(at) and "stays valid until it expires" in texts(at)
+    assert "Welcome" not in texts(at) and not fake.logged_out
 
 
 def test_invalid_cookie_shows_login(page, monkeypatch):

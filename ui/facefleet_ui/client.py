@@ -122,6 +122,10 @@ class RecognizerClient:
     def delete_me(self, token: str) -> None:
         self._request("DELETE", "/v1/me", headers=self._bearer(token))
 
+    def logout(self, token: str) -> None:
+        """Revoke the token on the recognizer (POST /v1/logout)."""
+        self._request("POST", "/v1/logout", headers=self._bearer(token))
+
 
 def _error_of(resp: httpx.Response) -> tuple[str, str]:
     try:

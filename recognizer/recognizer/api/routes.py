@@ -161,6 +161,14 @@ def me(request: Request, token: Annotated[str | None, Depends(bearer_token)]) ->
     return s.Me(username=claims.username, expires_at=s.rfc3339(claims.expires_at))
 
 
+@router.post("/v1/logout", status_code=204, response_class=Response, tags=["me"],
+             responses=s.error_responses(E.UNAUTHORIZED, E.UNAVAILABLE))
+def logout(request: Request, token: Annotated[str | None, Depends(bearer_token)]) -> Response:
+    """Revoke the token: it answers 401 on every recognizer of this site afterwards."""
+    service(request).logout(token)
+    return Response(status_code=204)
+
+
 @router.get("/v1/me/attempts", response_model=s.Attempts, tags=["me"],
             responses=s.error_responses(E.UNAUTHORIZED, E.MISSING_FIELD, E.UNAVAILABLE))
 def my_attempts(request: Request, token: Annotated[str | None, Depends(bearer_token)],

@@ -8,6 +8,8 @@ Collections:
 - `audit`: login attempts (no biometric data); expire after the retention (TTL index where the
   server supports it, plus a periodic purge because FerretDB 1.x has no TTL indexes).
 - `lockouts`: recent failures and lock expiry per username.
+- `revoked_tokens`: tokens logged out before they expire, by their digest, kept until they would
+  have expired (every replica of the site reads them; tokens are per site).
 
 Every driver failure becomes FacefleetError(UNAVAILABLE) so the HTTP layer answers 503, never 500.
 """
@@ -128,6 +130,7 @@ class Repository:
         self.meta = db["meta"]
         self.audit = db["audit"]
         self.lockouts = db["lockouts"]
+        self.revoked_tokens = db["revoked_tokens"]
         self._cipher = cipher
         self._retention = timedelta(seconds=audit_retention_s)
         self._now = clock or (lambda: datetime.now(UTC))
@@ -149,6 +152,7 @@ class Repository:
         try:
             self._ttl_index(self.audit, "at", "at_ttl", retention)
             self._ttl_index(self.lockouts, "expires_at", "expires_ttl", 0)
+            self._ttl_index(self.revoked_tokens, "expires_at", "expires_ttl", 0)
         except OperationFailure as exc:
             # FerretDB 1.x answers NotImplemented (238) for expireAfterSeconds; whatever the reason,
             # the periodic purge_expired keeps retention without the index.
@@ -167,11 +171,22 @@ class Repository:
 
     @unavailable_on_db_error
     def purge_expired(self) -> int:
-        """Delete audit entries past retention and expired lockouts (the TTL index's job on MongoDB)."""
+        """Delete audit entries past retention, expired lockouts and revocations (the TTL index's job on MongoDB)."""
         now = self._now()
         n = self.audit.delete_many({"at": {"$lt": now - self._retention}}).deleted_count
         self.lockouts.delete_many({"expires_at": {"$lt": now}})
+        self.revoked_tokens.delete_many({"expires_at": {"$lt": now}})
         return n
+
+    # -- revoked tokens ---------------------------------------------------------------------
+    @unavailable_on_db_error
+    def revoke_token(self, token_id: str, expires_at: datetime) -> None:
+        """Remember a logged-out token until it would have expired anyway (idempotent)."""
+        self.revoked_tokens.update_one({"_id": token_id}, {"$set": {"expires_at": _utc(expires_at)}}, upsert=True)
+
+    @unavailable_on_db_error
+    def token_revoked(self, token_id: str) -> bool:
+        return self.revoked_tokens.find_one({"_id": token_id}, {"_id": 1}) is not None
 
     # -- change counter ---------------------------------------------------------------------
     @unavailable_on_db_error

@@ -16,6 +16,19 @@ def _logout(notice: str | None = None) -> None:
         st.session_state.login_notice = {"text": notice}
 
 
+def _log_out(token: str) -> None:
+    """Log out: revoke the token on the recognizer, then forget the session here."""
+    try:
+        resources.client().logout(token)
+    except Unavailable:  # leave anyway: someone else may be next at this camera
+        _logout("You are logged out here. The recognizer could not be reached, so your session "
+                "token stays valid until it expires.")
+        return
+    except RecognizerError:
+        pass  # already expired or revoked: nothing left to revoke
+    _logout("You are logged out.")
+
+
 def render(auth: resources.Auth) -> None:
     st.header(f"Welcome, {md_escape(auth.username)}")
     client = resources.client()
@@ -45,7 +58,7 @@ def render(auth: resources.Auth) -> None:
     else:
         st.caption("No attempts recorded.")
     col1, col2 = st.columns(2)
-    col1.button("Log out", key="logout", on_click=_logout, args=("You are logged out.",))
+    col1.button("Log out", key="logout", on_click=_log_out, args=(auth.token,))
     if col2.button("Delete my account", key="delete"):
         st.session_state.confirm_delete = True
     if st.session_state.get("confirm_delete"):
