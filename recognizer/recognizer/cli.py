@@ -104,7 +104,8 @@ def cmd_rekey(settings: Settings, out: TextIO) -> int:
         print(f"recognizer rekey: {exc}", file=sys.stderr)
         return 2
     repo = Repository(settings.mongo_url, settings.mongo_db, settings_cipher(settings),
-                      timeout_ms=settings.db_timeout_ms)
+                      timeout_ms=settings.db_timeout_ms, username=settings.db_username,
+                      password=settings.db_password)
     try:
         report = repo.rekey_users()
     except FacefleetError as exc:

@@ -89,6 +89,10 @@ class Settings:
 
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     mongo_db: str = ""  # empty: the database named in MONGO_URL, else "facefleet"
+    # Given to the driver apart from MONGO_URL, so a password may hold any character (@ : / " \ ...);
+    # empty: whatever credentials MONGO_URL itself carries.
+    db_username: str = ""
+    db_password: str = ""
     api_key: str = ""
     token_secret: str = ""
     token_ttl_s: int = 3600
@@ -121,8 +125,13 @@ class Settings:
         db_timeout_ms = _int(e, "FACEFLEET_DB_TIMEOUT_MS", cls.db_timeout_ms, minimum=100)
         if db_timeout_ms > 3000:
             raise ConfigError("FACEFLEET_DB_TIMEOUT_MS must be <= 3000 so an outage answers 503 quickly")
+        db_username, db_password = e.get("FACEFLEET_DB_USERNAME", "").strip(), e.get("FACEFLEET_DB_PASSWORD", "")
+        if db_password and not db_username:
+            raise ConfigError("FACEFLEET_DB_PASSWORD is set without FACEFLEET_DB_USERNAME")
         return cls(
             mongo_url=e.get("MONGO_URL", "").strip() or cls.mongo_url,
+            db_username=db_username,
+            db_password=db_password,
             mongo_db=e.get("FACEFLEET_MONGO_DB", "").strip() or cls.mongo_db,
             api_key=e.get("FACEFLEET_API_KEY", ""),
             token_secret=e.get("FACEFLEET_TOKEN_SECRET", ""),

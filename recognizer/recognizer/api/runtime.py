@@ -49,7 +49,8 @@ class Runtime:
         settings.check_secrets()
         self.settings = settings
         self.repo = Repository(settings.mongo_url, settings.mongo_db, settings_cipher(settings),
-                               timeout_ms=settings.db_timeout_ms, audit_retention_s=settings.audit_retention_s)
+                               timeout_ms=settings.db_timeout_ms, audit_retention_s=settings.audit_retention_s,
+                               username=settings.db_username, password=settings.db_password)
         self.index = EmbeddingIndex(self.repo, refresh_s=settings.index_refresh_s,
                                     full_reload_s=settings.index_full_reload_s)
         self.tokens = TokenIssuer(settings.token_secret, settings.token_ttl_s)

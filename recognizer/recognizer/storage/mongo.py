@@ -114,9 +114,13 @@ def _utc(dt: datetime) -> datetime:
 
 class Repository:
     def __init__(self, url: str, db_name: str, cipher: EmbeddingCipher, *, timeout_ms: int = 2500,
-                 audit_retention_s: int = 30 * 24 * 3600, clock: Callable[[], datetime] | None = None) -> None:
+                 audit_retention_s: int = 30 * 24 * 3600, clock: Callable[[], datetime] | None = None,
+                 username: str = "", password: str = "") -> None:
+        # Credentials apart from the URL need no escaping; the URL's authSource still applies.
+        credentials = {"username": username, "password": password} if username else {}
         self._client: MongoClient[dict[str, Any]] = MongoClient(
             url,
+            **credentials,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
             socketTimeoutMS=timeout_ms,
