@@ -8,7 +8,8 @@ Starts, in order and each once the previous one answers:
   3. the ui on 127.0.0.1:8501, when ui/facefleet_ui/app.py exists (see `ui_command`).
 Secrets (API key, token secret, embedding key) come from the environment, else from
 .secrets/recognizer.env, which is generated on first use. Ctrl-C (SIGINT) or SIGTERM stops
-everything within 20 s; if one child dies, the others are stopped too.
+everything within 20 s. A child that dies is restarted with back-off (first within 5 s, at most
+every 30 s) while the others keep running; the recognizer answers 503 while its database is away.
 
 Test-only overrides: FACEFLEET_RUN_DATA, FACEFLEET_RUN_SECRETS, FACEFLEET_RUN_DB_PORT,
 FACEFLEET_RUN_RECOGNIZER_PORT, FACEFLEET_RUN_UI_PORT, FACEFLEET_RUN_UI=0 (no ui).
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,25 +101,60 @@ def ui_command() -> list[str] | None:
     return [PY, "-m", "facefleet_ui", "--host", HOST, "--port", str(UI_PORT)]
 
 
+FIRST_RESTART_S = 1.0  # a crashed child is back within 5 s (plus its own start-up)
+MAX_BACKOFF_S = 30.0  # doubling from FIRST_RESTART_S, as a kubelet backs off a crash loop
+STABLE_S = 60.0  # a child up this long starts over from FIRST_RESTART_S
+
+
+@dataclass
+class Child:
+    name: str
+    cmd: list[str]
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+    started_at: float
+    backoff_s: float = FIRST_RESTART_S
+    restart_at: float | None = None  # set while it is down and waiting for its restart
+
+
 class Supervisor:
-    def __init__(self) -> None:
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    """Keeps every child running: one that exits is restarted with back-off on the same command,
+    environment and port, in make's process group, while the others go on serving."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self.children: list[Child] = []
         self.stopping = False
+        self._clock = clock
 
     def start(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         say(f"starting {name}: {' '.join(cmd[:4])} ...")
-        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdin=subprocess.DEVNULL)  # same process group
-        self.children.append((name, proc))
+        proc = self._spawn(cmd, env)
+        self.children.append(Child(name, cmd, env, proc, self._clock()))
         return proc
 
+    @staticmethod
+    def _spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(cmd, env=env, cwd=ROOT, stdin=subprocess.DEVNULL)  # same process group
+
     def check(self) -> None:
-        for name, proc in self.children:
-            if proc.poll() is not None:
-                raise SystemExit(f"[make run] {name} exited with {proc.returncode}; stopping everything")
+        """Notice exits and restart what is due; never raises for a crashed child."""
+        now = self._clock()
+        for child in self.children:
+            if child.restart_at is None and child.proc.poll() is not None:
+                if now - child.started_at >= STABLE_S:
+                    child.backoff_s = FIRST_RESTART_S
+                child.restart_at = now + child.backoff_s
+                say(f"{child.name} exited with {child.proc.returncode}; restarting it in {child.backoff_s:.0f} s")
+                child.backoff_s = min(child.backoff_s * 2, MAX_BACKOFF_S)
+            if child.restart_at is not None and now >= child.restart_at and not self.stopping:
+                child.proc = self._spawn(child.cmd, child.env)
+                child.started_at, child.restart_at = now, None
+                say(f"{child.name} restarted (pid {child.proc.pid})")
 
     def stop(self) -> None:
         self.stopping = True
-        for name, proc in reversed(self.children):
+        for child in reversed(self.children):
+            name, proc = child.name, child.proc
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
@@ -194,7 +231,7 @@ def main() -> int:
             sup.start("ui", ui, env)
             wait_until("the ui", lambda: http_ok(f"http://{HOST}:{UI_PORT}/"), sup)
             say(f"ui ready on http://{HOST}:{UI_PORT}/")
-        say("running; Ctrl-C stops everything")
+        say("running; a child that dies is restarted; Ctrl-C stops everything")
         while True:
             sup.check()
             time.sleep(0.5)

@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -118,3 +119,68 @@ def test_run_refuses_a_port_already_in_use(run_env):
                              capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "already in use" in out.stderr and run_env["FACEFLEET_RUN_DB_PORT"] in out.stderr
+
+
+def _children(pid: int) -> dict[str, int]:
+    """make run's children by role: database, recognizer, ui."""
+    roles = {}
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            cmd = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except FileNotFoundError:
+            continue
+        role = ("database" if ("ferretdb" in cmd or "mongod" in cmd) else "recognizer" if "recognizer serve" in cmd
+                else "ui" if "facefleet_ui" in cmd else None)
+        if role:
+            roles[role] = int(child)
+    return roles
+
+
+def test_run_restarts_a_killed_child_and_keeps_the_others(run_env):
+    """SIGKILL each child of `make run` in turn: it is back within 5 s on the same port, the others
+    keep their pids, the page and the API answer again without a hand step, and every acknowledged
+    enrolment is still there."""
+    env = run_env | {"FACEFLEET_RUN_UI": "1", "FACEFLEET_RUN_UI_PORT": str(free_port())}
+    proc = _start(env)
+    base = f"http://127.0.0.1:{env['FACEFLEET_RUN_RECOGNIZER_PORT']}"
+    page = f"http://127.0.0.1:{env['FACEFLEET_RUN_UI_PORT']}/"
+    try:
+        lines = dict(line.split("=", 1) for line in open(env["FACEFLEET_RUN_SECRETS"]).read().split())
+
+        class Rec:
+            headers = {"X-API-Key": lines["FACEFLEET_API_KEY"]}
+
+        def serving() -> bool:
+            try:
+                return (httpx.get(base + "/readyz", timeout=2).status_code == 200
+                        and httpx.get(page, timeout=2).status_code == 200)
+            except httpx.HTTPError:
+                return False
+
+        deadline = time.monotonic() + 60
+        while not serving():
+            assert time.monotonic() < deadline, "the ui never answered"
+            time.sleep(0.3)
+        enrolled = []
+        with httpx.Client(base_url=base, timeout=60) as c:
+            for victim in ("database", "recognizer", "ui"):
+                name = new_username("kill")
+                assert enrol(c, Rec, name, "hopper").status_code == 201
+                enrolled.append(name)
+                before = _children(proc.pid)
+                assert set(before) == {"database", "recognizer", "ui"}, before
+                os.kill(before[victim], signal.SIGKILL)
+                killed = time.monotonic()
+                while (now := _children(proc.pid)).get(victim) in (None, before[victim]):
+                    assert time.monotonic() - killed < 5, f"{victim} not restarted within 5 s"
+                    assert proc.poll() is None, "make run stopped"
+                    time.sleep(0.1)
+                assert {k: v for k, v in now.items() if k != victim} == {
+                    k: v for k, v in before.items() if k != victim}, f"killing the {victim} restarted others"
+                while not serving():
+                    assert time.monotonic() - killed < 120, f"not serving again after the {victim} was killed"
+                    time.sleep(0.3)
+            for name in enrolled:
+                assert c.get(f"/v1/users/{name}", headers=Rec.headers).status_code == 200, f"{name} was lost"
+    finally:
+        _ctrl_c(proc, env)
