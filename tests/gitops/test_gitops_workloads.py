@@ -138,6 +138,9 @@ def test_contracted_environment(rendering, target):
     for var, key in (("FACEFLEET_DB_USERNAME", "username"), ("FACEFLEET_DB_PASSWORD", "password")):
         assert rec[var]["valueFrom"]["secretKeyRef"] == {"name": "facefleet-database", "key": key}
     ui = _env(by_name["facefleet-ui"])
+    # The recognizer believes X-Forwarded-For from the pod network (only ui pods reach it), the ui
+    # from the ingress controller's pods; the ui then names each browser (tests/ui/test_ui_forwarded.py).
+    assert rec["FACEFLEET_TRUSTED_PROXIES"]["value"] == ui["FACEFLEET_TRUSTED_PROXIES"]["value"] == "10.42.0.0/16"
     assert ui["RECOGNIZER_URL"]["value"] == "http://facefleet-recognizer:8000"
     assert ui["FACEFLEET_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "facefleet-recognizer", "key": "api-key"}
     # $(VAR) is expanded by the kubelet only from variables defined earlier in the list.

@@ -107,6 +107,28 @@ def test_client_turns_connection_errors_into_unavailable():
 
 
 # -- frame quality -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("remote, header, trusted, want", [
+    (None, None, (), "127.0.0.1"),  # make run: the browser on this host
+    ("198.51.100.4", None, (), "198.51.100.4"),  # straight to the ui
+    ("198.51.100.4", "203.0.113.9", (), "198.51.100.4"),  # an untrusted peer cannot name someone else
+    ("10.42.0.15", "203.0.113.9", ("10.42.0.0/16",), "203.0.113.9"),  # through the ingress
+    ("10.42.0.15", "203.0.113.66, 203.0.113.9", ("10.42.0.0/16",), "203.0.113.9"),  # a forged first entry
+    ("10.42.0.15", "10.42.0.9", ("10.42.0.0/16",), "10.42.0.9"),  # every hop trusted
+    ("10.42.0.15", "junk", ("10.42.0.0/16",), "junk"),  # reported as is; the recognizer decides
+])
+def test_browser_address_walks_the_forwarded_chain_from_the_right(remote, header, trusted, want):
+    from facefleet_ui.forwarded import client_address
+
+    assert client_address(remote, header, trusted) == want
+
+
+def test_trusted_proxies_setting_is_checked():
+    assert config.load(env={"FACEFLEET_TRUSTED_PROXIES": "10.42.0.0/16, 127.0.0.1"}).trusted_proxies == (
+        "10.42.0.0/16", "127.0.0.1/32")
+    with pytest.raises(config.ConfigError):
+        config.load(env={"FACEFLEET_TRUSTED_PROXIES": "ingress"})
+
+
 def test_quality_accepts_one_sharp_face_and_says_why_not_otherwise():
     s = config.Settings()
     ok = quality.assess(bgr(faces.variant(faces.astronaut())), min_face_px=s.min_face_px, min_sharpness=s.min_sharpness)
@@ -133,6 +155,7 @@ def test_login_callback_logs_in_with_first_usable_frame_and_outlines_face():
     settings = config.Settings(retry_after_failure_s=0.0)
     cap = capture.LoginCapture(settings, lambda: RecognizerClient(settings, httpx.MockTransport(handler)))
     cap.username = "alice"
+    cap.client_address = "203.0.113.7"
     cap.ANALYSE_EVERY_S = 0.0
     empty = av.VideoFrame.from_ndarray(np.full((480, 640, 3), 90, np.uint8), format="bgr24")
     cap(empty)
@@ -146,6 +169,7 @@ def test_login_callback_logs_in_with_first_usable_frame_and_outlines_face():
     while (result := cap.take_success()) is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert result is not None and result.username == "alice"
+    assert seen[-1].headers["X-Forwarded-For"] == "203.0.113.7"  # the browser's, for the per-client limit
     assert len(seen) == 1 and b'name="username"' in seen[0].content and b"\xff\xd8" in seen[0].content
     assert cap.snapshot().frames == 2
 

@@ -98,6 +98,7 @@ class LoginCapture(_Base):
         self._outcome: LoginOutcome | None = None
         self._not_before = 0.0
         self.username: str | None = None  # set by the page each run (1:1 when given)
+        self.client_address: str | None = None  # the browser's, set by the page each run
         self.enabled = True
 
     def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
@@ -112,17 +113,17 @@ class LoginCapture(_Base):
             if self._busy:
                 label = "checking..."
         if go:
-            self._pool.submit(self._attempt, quality.to_jpeg(raw), self.username)
+            self._pool.submit(self._attempt, quality.to_jpeg(raw), self.username, self.client_address)
         return self._out(quality.outline(bgr, q, label), frame)
 
-    def _attempt(self, jpeg: bytes, username: str | None) -> None:
+    def _attempt(self, jpeg: bytes, username: str | None, client_address: str | None = None) -> None:
         outcome = LoginOutcome()
         started = time.monotonic()
         wait = self.settings.retry_after_failure_s
         try:
             if self._client is None:
                 self._client = self._client_factory()
-            outcome.ok = self._client.login(jpeg, username or None)
+            outcome.ok = self._client.login(jpeg, username or None, client_address=client_address)
         except RecognizerError as exc:
             outcome.error = exc
             if exc.retry_after_s:

@@ -97,9 +97,11 @@ class RecognizerClient:
         except httpx.TransportError:
             return False
 
-    def login(self, image: bytes, username: str | None = None) -> LoginResult:
+    def login(self, image: bytes, username: str | None = None, *, client_address: str | None = None) -> LoginResult:
+        """client_address: the browser's, so the recognizer's per-client limit counts the person."""
         data = {"username": username} if username else {}
-        resp = self._request("POST", "/v1/login", data=data,
+        headers = {"X-Forwarded-For": client_address} if client_address else {}
+        resp = self._request("POST", "/v1/login", data=data, headers=headers,
                              files={"image": ("frame.jpg", image, "image/jpeg")})
         body = resp.json()
         return LoginResult(body["username"], body["token"], body.get("distance"), body.get("threshold"))

@@ -54,6 +54,19 @@ def parse_ice_servers(raw: str | None) -> list[dict[str, Any]]:
     return servers
 
 
+def parse_networks(raw: str | None) -> tuple[str, ...]:
+    """FACEFLEET_TRUSTED_PROXIES: comma-separated addresses or CIDR networks; a typo stops start-up."""
+    import ipaddress
+
+    out = []
+    for item in filter(None, (part.strip() for part in (raw or "").split(","))):
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError as exc:
+            raise ConfigError(f"FACEFLEET_TRUSTED_PROXIES must list IP addresses or CIDR networks, got {item!r}") from exc
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Settings:
     recognizer_url: str = "http://127.0.0.1:8000"
@@ -68,6 +81,8 @@ class Settings:
     register_interval_s: float = 0.5
     retry_after_failure_s: float = 3.0
     webrtc_race_fix: bool = True
+    # Peers (the ingress) whose X-Forwarded-For names the browser; none by default.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 def load(env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None) -> Settings:
@@ -92,4 +107,5 @@ def load(env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None
         register_interval_s=_float(env, "FACEFLEET_UI_REGISTER_INTERVAL_S", Settings.register_interval_s),
         retry_after_failure_s=_float(env, "FACEFLEET_UI_RETRY_S", Settings.retry_after_failure_s),
         webrtc_race_fix=env.get("FACEFLEET_UI_WEBRTC_RACE_FIX", "1").strip() != "0",
+        trusted_proxies=parse_networks(env.get("FACEFLEET_TRUSTED_PROXIES")),
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import httpx
 import streamlit as st
 
-from . import config
+from . import config, forwarded
 from .capture import LoginCapture, RegisterCapture
 from .client import RecognizerClient
 
@@ -53,6 +53,12 @@ def register_capture() -> RegisterCapture:
     if "register_capture" not in st.session_state:
         st.session_state.register_capture = RegisterCapture(settings())
     return st.session_state.register_capture
+
+
+def browser_address() -> str:
+    """This session's browser address (see forwarded.py), read in the script run."""
+    return forwarded.client_address(st.context.ip_address, st.context.headers.get("X-Forwarded-For"),
+                                    settings().trusted_proxies)
 
 
 def auth() -> Auth | None:

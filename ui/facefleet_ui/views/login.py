@@ -45,7 +45,8 @@ def _upload() -> None:
         photo = st.file_uploader("A photo of your face", type=["jpg", "jpeg", "png"], key="login_photo")
         if st.button("Log in with this photo", disabled=photo is None, key="login_photo_go"):
             try:
-                finish_login(resources.client().login(photo.getvalue(), _username()))
+                finish_login(resources.client().login(photo.getvalue(), _username(),
+                                                      client_address=resources.browser_address()))
             except RecognizerError as exc:
                 st.warning(error_message(exc, _username()))
             except Unavailable:
@@ -73,6 +74,7 @@ def render() -> None:
         name = None
     cap = resources.login_capture()
     cap.username = name
+    cap.client_address = resources.browser_address()
     st.caption("Press START, look at the camera: you are logged in as soon as your face is clear.")
     status = st.container()  # above the camera, where people look
     ctx = webrtc.streamer(KEY, resources.settings(), cap)
