@@ -14,7 +14,7 @@ TARGETS = ["edge", "cloud"]
 SECRETS = {
     "facefleet-database": {"username", "password"},
     "facefleet-recognizer": {"api-key", "token-secret", "embedding-key"},
-    "facefleet-turn": {"username", "password"},
+    "facefleet-turn": {"auth-secret"},  # v2: coturn's shared secret for short-lived credentials
 }
 
 
@@ -143,12 +143,11 @@ def test_contracted_environment(rendering, target):
     assert rec["FACEFLEET_TRUSTED_PROXIES"]["value"] == ui["FACEFLEET_TRUSTED_PROXIES"]["value"] == "10.42.0.0/16"
     assert ui["RECOGNIZER_URL"]["value"] == "http://facefleet-recognizer:8000"
     assert ui["FACEFLEET_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "facefleet-recognizer", "key": "api-key"}
-    # $(VAR) is expanded by the kubelet only from variables defined earlier in the list.
-    names = list(ui)
-    assert names.index("TURN_PASSWORD") < names.index("FACEFLEET_ICE_SERVERS")
-    ice = json.loads(ui["FACEFLEET_ICE_SERVERS"]["value"].replace("$(TURN_USERNAME)", "u").replace("$(TURN_PASSWORD)", "p"))
-    assert ice[0]["username"] == "u" and ice[0]["credential"] == "p"
-    assert {u.split("?")[0].rsplit(":", 1)[1] for u in ice[0]["urls"]} == {"3478"}
+    # TURN: the ui holds coturn's shared secret and mints credentials; no fixed credential anywhere.
+    assert ui["FACEFLEET_TURN_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "facefleet-turn", "key": "auth-secret"}
+    urls = ui["FACEFLEET_TURN_URLS"]["value"].split(",")
+    assert {u.split("?")[0].rsplit(":", 1)[1] for u in urls} == {"3478"} and all(u.startswith("turn:") for u in urls)
+    assert json.loads(ui["FACEFLEET_ICE_SERVERS"]["value"]) == []
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -167,7 +166,8 @@ def test_ui_relay_range_matches_the_turn_service(rendering, target):
     turn = next(s for o, s in workloads(objs) if o["metadata"]["name"] == "facefleet-turn")
     args = turn["containers"][0]["args"]
     assert f"--min-port={relay[0]}" in args and f"--max-port={relay[-1]}" in args
-    assert "--user=$(TURN_USERNAME):$(TURN_PASSWORD)" in args
+    assert {"--use-auth-secret", "--static-auth-secret=$(TURN_SECRET)"} <= set(args)
+    assert not any(a.startswith(("--user=", "--lt-cred-mech")) for a in args), "a fixed TURN user is configured"
 
 
 @pytest.mark.parametrize("target", TARGETS)

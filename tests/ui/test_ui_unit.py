@@ -479,3 +479,25 @@ def test_rejected_cookie_is_cleared(page, monkeypatch):
     monkeypatch.setattr(session, "COOKIES_OVERRIDE", {session.COOKIE: "expired-token-123"})
     at.run()
     assert cleared and "Log in with your face" in texts(at)
+
+
+def test_each_session_gets_its_own_short_lived_turn_credential(monkeypatch):
+    settings = config.load(env={"FACEFLEET_TURN_URLS": "turn:turn.example:3478?transport=udp",
+                                "FACEFLEET_TURN_SECRET": "s" * 32, "FACEFLEET_TURN_TTL_S": "600"})
+    assert "s" * 32 not in repr(settings)
+    state: dict = {}
+    monkeypatch.setattr(webrtc.st, "session_state", state)
+    clock = [1_000_000.0]
+    first = webrtc.session_turn_server(settings, "cam", now=lambda: clock[0])
+    assert first["username"].startswith("1000600:") and first["credential"] and first["urls"]
+    clock[0] += 200  # reruns within half the lifetime keep the same credential
+    assert webrtc.session_turn_server(settings, "cam", now=lambda: clock[0]) == first
+    clock[0] += 200  # past half its lifetime, camera off: a fresh one
+    renewed = webrtc.session_turn_server(settings, "cam", now=lambda: clock[0])
+    assert renewed["username"].startswith("1001000:") and renewed != first
+    other: dict = {}
+    monkeypatch.setattr(webrtc.st, "session_state", other)
+    assert webrtc.session_turn_server(settings, "cam", now=lambda: clock[0])["username"] != renewed["username"]
+    config_out = webrtc.rtc_configuration(settings, renewed)
+    assert config_out["iceServers"] == [renewed]
+    assert webrtc.session_turn_server(config.load(env={}), "cam") is None  # no TURN configured

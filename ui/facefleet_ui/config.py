@@ -83,6 +83,10 @@ class Settings:
     webrtc_race_fix: bool = True
     # Peers (the ingress) whose X-Forwarded-For names the browser; none by default.
     trusted_proxies: tuple[str, ...] = ()
+    # TURN with short-lived credentials minted per session (turn.py); off without a secret.
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = field(default=None, repr=False)
+    turn_ttl_s: int = 600
 
 
 def load(env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None) -> Settings:
@@ -108,4 +112,18 @@ def load(env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None
         retry_after_failure_s=_float(env, "FACEFLEET_UI_RETRY_S", Settings.retry_after_failure_s),
         webrtc_race_fix=env.get("FACEFLEET_UI_WEBRTC_RACE_FIX", "1").strip() != "0",
         trusted_proxies=parse_networks(env.get("FACEFLEET_TRUSTED_PROXIES")),
+        **_turn(env),
     )
+
+
+def _turn(env: Mapping[str, str]) -> dict[str, Any]:
+    urls = tuple(u.strip() for u in env.get("FACEFLEET_TURN_URLS", "").split(",") if u.strip())
+    secret = env.get("FACEFLEET_TURN_SECRET") or None
+    ttl = _int(env, "FACEFLEET_TURN_TTL_S", Settings.turn_ttl_s)
+    if bool(urls) != bool(secret):
+        raise ConfigError("FACEFLEET_TURN_URLS and FACEFLEET_TURN_SECRET go together (TURN needs both)")
+    if not all(u.startswith(("turn:", "turns:")) for u in urls):
+        raise ConfigError(f"FACEFLEET_TURN_URLS must be turn: or turns: URLs, got {urls}")
+    if not 60 <= ttl <= 86400:
+        raise ConfigError(f"FACEFLEET_TURN_TTL_S must be between 60 and 86400, got {ttl}")
+    return {"turn_urls": urls, "turn_secret": secret, "turn_ttl_s": ttl}

@@ -20,10 +20,12 @@ Why each piece exists:
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable
 
 import streamlit as st
 
+from . import turn
 from .config import Settings
 
 LOG = logging.getLogger(__name__)
@@ -37,8 +39,22 @@ def live(ctx: Any) -> bool:
     return bool(state is not None and (state.playing or state.signalling))
 
 
-def rtc_configuration(settings: Settings) -> dict[str, Any]:
-    return {"iceServers": list(settings.ice_servers)}
+def rtc_configuration(settings: Settings, turn_server: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"iceServers": [*settings.ice_servers, *([turn_server] if turn_server else [])]}
+
+
+def session_turn_server(settings: Settings, key: str, now: Callable[[], float] = time.time) -> dict[str, Any] | None:
+    """This session's TURN credential: minted once, renewed when half its lifetime is gone and the
+    camera is not running (a running stream keeps the allocation it made)."""
+    if not settings.turn_secret:
+        return None
+    cred: turn.TurnCredential | None = st.session_state.get("turn_credential")
+    stale = cred is None or cred.expires_at - now() < settings.turn_ttl_s / 2
+    if stale and not (cred is not None and live(st.session_state.get(key))):
+        cred = turn.mint(settings.turn_secret, settings.turn_urls, settings.turn_ttl_s, now())
+        st.session_state["turn_credential"] = cred
+    assert cred is not None
+    return cred.ice_server()
 
 
 def install_loopback(enabled: bool) -> None:
@@ -82,7 +98,7 @@ def streamer(key: str, settings: Settings, video_frame_callback: Callable, **kw:
     return webrtc_streamer(
         key=key,
         mode=WebRtcMode.SENDRECV,
-        rtc_configuration=rtc_configuration(settings),
+        rtc_configuration=rtc_configuration(settings, session_turn_server(settings, key)),
         # 640x480 at up to 15 fps is plenty for a face and keeps aiortc's VP8 work small.
         media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480},
                                             "frameRate": {"ideal": 15, "max": 15}}, "audio": False},
