@@ -15,7 +15,7 @@ CHART_FILES = ["Chart.yaml", "templates/_facefleet.tpl", "values.schema.json", "
 EXPECTED_FILES = {
     "base": [f"base/{f}" for f in CHART_FILES + ["templates/networkpolicy.yaml", "templates/quota.yaml"]],
     "database": CHART_FILES + ["templates/_engine.tpl", "templates/backup.yaml", "templates/networkpolicy.yaml",
-                               "templates/service.yaml", "templates/statefulset.yaml"],
+                               "templates/pdb.yaml", "templates/service.yaml", "templates/statefulset.yaml"],
     "recognizer": CHART_FILES + ["templates/deployment.yaml", "templates/networkpolicy.yaml", "templates/scaling.yaml"],
     "ui": CHART_FILES + ["templates/deployment.yaml", "templates/ingress.yaml", "templates/networkpolicy.yaml",
                          "templates/scaling.yaml"],
@@ -191,7 +191,7 @@ _COMMON = {
 # Cloud adds autoscaling, disruption budgets and the backup job's egress policy.
 _CLOUD_EXTRA = {
     "base": [],
-    "database": ["NetworkPolicy/facefleet-database-backup"],
+    "database": ["NetworkPolicy/facefleet-database-backup", "PodDisruptionBudget/facefleet-database"],
     "recognizer": ["HorizontalPodAutoscaler/facefleet-recognizer", "PodDisruptionBudget/facefleet-recognizer"],
     "ui": ["HorizontalPodAutoscaler/facefleet-ui", "PodDisruptionBudget/facefleet-ui"],
     "turn": ["PodDisruptionBudget/facefleet-turn"],

@@ -113,7 +113,7 @@ def test_autoscaled_deployments_leave_replicas_to_the_hpa(rendering, target):
     if target == "cloud":
         assert hpas == {"facefleet-recognizer", "facefleet-ui"}
         pdbs = {o["metadata"]["name"] for o in objs if o["kind"] == "PodDisruptionBudget"}
-        assert pdbs == {"facefleet-recognizer", "facefleet-ui", "facefleet-turn"}
+        assert pdbs == {"facefleet-recognizer", "facefleet-ui", "facefleet-turn", "facefleet-database"}
         for obj, spec in workloads(objs):
             if obj["metadata"]["name"] in hpas:
                 assert spec["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
@@ -133,8 +133,11 @@ def test_contracted_environment(rendering, target):
     rec = _env(by_name["facefleet-recognizer"])
     assert {"MONGO_URL", "FACEFLEET_API_KEY", "FACEFLEET_TOKEN_SECRET", "FACEFLEET_TOKEN_TTL_S",
             "FACEFLEET_EMBEDDING_KEY"} <= set(rec)
-    # No credentials in the URL: they reach the driver apart, so any password works.
-    assert re.fullmatch(r"mongodb://facefleet-database:27017/facefleet\?authSource=\w+", rec["MONGO_URL"]["value"])
+    # No credentials in the URL: they reach the driver apart, so any password works. The cloud's
+    # URL lists every replica-set member (test_cloud_database_is_a_replica_set_one_member_per_node).
+    member = r"facefleet-database(-\d\.facefleet-database)?:27017"
+    assert re.fullmatch(rf"mongodb://{member}(,{member})*/facefleet\?authSource=\w+(&replicaSet=\w+&w=majority)?",
+                        rec["MONGO_URL"]["value"])
     for var, key in (("FACEFLEET_DB_USERNAME", "username"), ("FACEFLEET_DB_PASSWORD", "password")):
         assert rec[var]["valueFrom"]["secretKeyRef"] == {"name": "facefleet-database", "key": key}
     ui = _env(by_name["facefleet-ui"])
@@ -214,6 +217,57 @@ def test_edge_fits_a_4_gib_node_and_its_quota_even_during_a_rolling_update(rende
     # Requests are what the scheduler reserves: leave ~1.5 GiB of a 4 GiB node to k3s and the OS.
     assert totals["requests"][1] + surge["requests"][1] <= memory_bytes("2560Mi")
     assert totals["requests"][0] + surge["requests"][0] <= 2000
+
+
+def test_cloud_database_is_a_replica_set_one_member_per_node(rendering):
+    """The home of users runs three mongod members, never two on one node, a PDB keeping the
+    majority, an idempotent initiation; the recognizer and the backup name the same members."""
+    objs = objects(rendering, "cloud")
+    sts = next(o for o in objs if o["kind"] == "StatefulSet")
+    spec = sts["spec"]["template"]["spec"]
+    assert sts["spec"]["replicas"] == 3
+    anti = spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert anti["topologyKey"] == "kubernetes.io/hostname"
+    assert anti["labelSelector"]["matchLabels"] == {"app.kubernetes.io/name": "facefleet-database"}
+    assert spec["affinity"]["nodeAffinity"], "the edge-node exclusion must survive the merge"
+    script = spec["containers"][0]["args"][0]
+    assert "--replSet \"rs0\"" in script and "--keyFile /keyfile/key" in script
+    assert "e.code !== 94" in script and "rs.initiate" in script  # only a NotYetInitialized set is initiated
+    hosts = re.findall(r'host: "([^"]+)"', script)
+    assert hosts == [f"facefleet-database-{i}.facefleet-database:27017" for i in range(3)]
+    assert spec["initContainers"][0]["name"] == "keyfile"
+    pdb = next(o for o in objs if o["kind"] == "PodDisruptionBudget" and o["metadata"]["name"] == "facefleet-database")
+    assert pdb["spec"]["minAvailable"] == 2
+    rec = _env(next(s for o, s in workloads(objs) if o["metadata"]["name"] == "facefleet-recognizer"))
+    url = rec["MONGO_URL"]["value"]
+    assert url == ("mongodb://" + ",".join(hosts) + "/facefleet?authSource=admin&replicaSet=rs0&w=majority")
+    backup = next(s for o, s in workloads(objs) if o["metadata"]["name"] == "facefleet-database-backup")
+    assert "--host=rs0/" + ",".join(hosts) in backup["containers"][0]["args"][0]
+    edge = next(o for o in objects(rendering, "edge") if o["kind"] == "StatefulSet")
+    assert edge["spec"]["replicas"] == 1 and "initContainers" not in edge["spec"]["template"]["spec"]
+
+
+def test_cloud_fits_its_quota_at_full_scale(rendering):
+    """HPAs at their maximum, every replica-set member, one surge pod per Deployment, every claim."""
+    objs = objects(rendering, "cloud")
+    quota = next(o for o in objs if o["kind"] == "ResourceQuota")["spec"]["hard"]
+    hpa_max = {o["spec"]["scaleTargetRef"]["name"]: o["spec"]["maxReplicas"] for o in objs
+               if o["kind"] == "HorizontalPodAutoscaler"}
+    totals = {"requests": [0, 0], "limits": [0, 0]}
+    for obj, spec in workloads(objs):
+        count = hpa_max.get(obj["metadata"]["name"], replicas(obj, objs)) + (obj["kind"] == "Deployment")
+        for kind in totals:
+            totals[kind][0] += count * sum(cpu_millis(c["resources"][kind]["cpu"]) for c in containers(spec))
+            totals[kind][1] += count * sum(memory_bytes(c["resources"][kind]["memory"]) for c in containers(spec))
+    for kind in totals:
+        assert totals[kind][0] <= cpu_millis(quota[f"{kind}.cpu"]), kind
+        assert totals[kind][1] <= memory_bytes(quota[f"{kind}.memory"]), kind
+    sts = next(o for o in objs if o["kind"] == "StatefulSet")
+    claims = [(sts["spec"]["replicas"], t["spec"]["resources"]["requests"]["storage"])
+              for t in sts["spec"]["volumeClaimTemplates"]]
+    claims += [(1, o["spec"]["resources"]["requests"]["storage"]) for o in objs if o["kind"] == "PersistentVolumeClaim"]
+    assert sum(n for n, _ in claims) <= int(quota["persistentvolumeclaims"])
+    assert sum(n * memory_bytes(size) for n, size in claims) <= memory_bytes(quota["requests.storage"])
 
 
 @pytest.mark.parametrize("target", TARGETS)

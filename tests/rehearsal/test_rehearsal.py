@@ -177,6 +177,13 @@ def test_placement_and_policy(stack: Stack, report) -> None:
             else:
                 assert node not in edge_nodes, f"cloud-1: pod {pod['metadata']['name']} runs on the edge node {node}"
         facts[f"{cluster} pods"] = sorted(f"{p['metadata']['name']}@{p['spec']['nodeName']}" for p in pods)
+        members = [p for p in pods if p["metadata"]["name"].startswith("facefleet-database-")
+                   and "job-name" not in p["metadata"].get("labels", {})]
+        want_members = 3 if group == "cloud" else 1  # the home's replica set; FerretDB alone on the edge
+        assert len(members) == want_members, f"{cluster}: {len(members)} database pods, want {want_members}"
+        nodes = {p["spec"]["nodeName"] for p in members}
+        assert len(nodes) == want_members, f"{cluster}: database members share nodes: {sorted(nodes)}"
+        facts[f"{cluster} database members"] = sorted(nodes)
 
         live = _apps_objects(kube)
         for bundle, objs in rendering.objects[group].items():
