@@ -109,9 +109,11 @@ class PodRunner:
         command = [*container.get("command", []), *container.get("args", [])]
         if not command:
             raise RuntimeError(f"container {container['name']} has no command")
+        # Container paths become host folders; the host's own paths (the fleet binary, which may
+        # well live under a folder the pod mounts, such as /tmp) are put in afterwards.
+        command = [self._rewrite(arg, mounts) for arg in command]
         if command[0] in ("fleet", "/usr/bin/fleet"):
             command[0] = str(FLEET_CLI)
-        command = [self._rewrite(arg, mounts) for arg in command]
         cwd = self._rewrite(container.get("workingDir", "/"), mounts) if container.get("workingDir") else None
         log.write(f"--- {container['name']}: {command} (cwd {cwd})\n".encode())
         log.flush()
