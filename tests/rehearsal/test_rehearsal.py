@@ -260,7 +260,7 @@ def test_offline_edge_never_holds_back_cloud(stack: Stack, report) -> None:
     """With edge-1 cut off, a commit for both groups completes on cloud-1; edge-1 catches up later."""
     started = time.monotonic()
     fleet.stop_agent(EDGE)
-    stack.planes[EDGE.name].stop_apiserver()
+    stack.planes[EDGE.name].stop_server()
     assert not stack.edge.ready(), "edge-1's API server still answers after being stopped"
     commit, pushed = _commit("rehearsal: shorter tokens everywhere", "apps/recognizer/values.yaml",
                              "tokenTtlSeconds: 900", "tokenTtlSeconds: 600")
@@ -271,7 +271,7 @@ def test_offline_edge_never_holds_back_cloud(stack: Stack, report) -> None:
     offline_board = dashboard.snapshot(stack.management)
     assert not dashboard.converged(stack.management, commit, [EDGE.name]), "edge-1 reported the new commit while offline"
 
-    stack.planes[EDGE.name].start_apiserver()
+    stack.planes[EDGE.name].start_server()
     fleet.start_agent(stack.edge, EDGE)
     edge_s = _wait_rollout(stack, commit, CLUSTERS, "edge-1 back online")
     env = {e["name"]: e.get("value") for e in stack.edge.get("Deployment", "facefleet-recognizer", APP_NAMESPACE)

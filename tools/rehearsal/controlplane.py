@@ -171,6 +171,13 @@ class ControlPlane:
             if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
         }, timeout=60)
 
-    # The API server alone, for the offline step: etcd and the data stay.
-    def stop_apiserver(self) -> None:
-        procs.stop(self._name("kube-apiserver"))
+    # The offline step: k3s runs the API server, controller manager and scheduler in one server
+    # process, so an edge site's server going away takes all three; etcd (the data) and kwok (the
+    # nodes' kubelets) keep running.
+    def stop_server(self) -> None:
+        for component in ("kube-scheduler", "kube-controller-manager", "kube-apiserver"):
+            procs.stop(self._name(component))
+
+    def start_server(self) -> None:
+        self.start_apiserver()
+        self.start_controllers()
