@@ -184,3 +184,29 @@ def test_run_restarts_a_killed_child_and_keeps_the_others(run_env):
                 assert c.get(f"/v1/users/{name}", headers=Rec.headers).status_code == 200, f"{name} was lost"
     finally:
         _ctrl_c(proc, env)
+
+
+def test_restart_back_off_doubles_to_30_s_and_resets_after_a_stable_minute(monkeypatch):
+    """A child that keeps crashing is restarted after 1, 2, 4, ... s, never less often than every
+    30 s; one that then stays up a minute starts over at 1 s."""
+    from tools import devstack
+    now = [0.0]
+    sup = devstack.Supervisor(clock=lambda: now[0])
+    monkeypatch.setattr(devstack, "say", lambda msg: None)
+    sup.start("crasher", [sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ))
+    child = sup.children[0]
+    delays = []
+    for _ in range(7):
+        child.proc.wait(10)
+        sup.check()  # notices the exit, schedules the restart
+        delays.append(child.restart_at - now[0])
+        now[0] = child.restart_at
+        sup.check()  # restarts it
+        assert child.restart_at is None
+    assert delays == [1, 2, 4, 8, 16, 30, 30]
+    child.proc.wait(10)
+    now[0] += devstack.STABLE_S  # pretend it had stayed up for a minute
+    child.started_at = now[0] - devstack.STABLE_S
+    sup.check()
+    assert child.restart_at - now[0] == 1
+    sup.stop()
