@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,8 +47,9 @@ class TokenIssuer:
     def issue(self, username: str, uid: str) -> tuple[str, datetime]:
         now = int(self._clock())
         exp = now + self._ttl
-        token = jwt.encode({"sub": username, "uid": uid, "iat": now, "exp": exp, "iss": ISSUER},
-                           self._secret, algorithm=ALGORITHM)
+        # jti: two logins in the same second still get different tokens, so a logout revokes one only.
+        token = jwt.encode({"sub": username, "uid": uid, "iat": now, "exp": exp, "iss": ISSUER,
+                            "jti": secrets.token_urlsafe(12)}, self._secret, algorithm=ALGORITHM)
         return token, datetime.fromtimestamp(exp, UTC)
 
     def verify(self, token: str | None) -> Claims:

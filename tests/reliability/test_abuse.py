@@ -282,7 +282,7 @@ def test_no_route_leaks_embeddings_or_secrets(rec, spec):
         assert not blobs, f"{r.request.method} {r.request.url.path} returns a long opaque blob"
     tokens = [r.json()["token"] for r in answers if r.request.url.path == "/v1/login" and r.status_code == 200]
     for t in tokens:  # the token carries claims only
-        assert set(jwt.decode(t, options={"verify_signature": False})) == {"sub", "uid", "iat", "exp", "iss"}
+        assert set(jwt.decode(t, options={"verify_signature": False})) == {"sub", "uid", "iat", "exp", "iss", "jti"}
     log = rec.log_path.read_text(errors="replace")
     for s in secrets_ + tokens:
         assert s not in log, "the server log holds a secret or a token"

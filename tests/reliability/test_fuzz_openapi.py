@@ -100,7 +100,7 @@ def _operations():
     return [("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"), ("get", "/v1/users"),
             ("post", "/v1/users"), ("post", "/v1/users/{username}/faces"), ("get", "/v1/users/{username}"),
             ("delete", "/v1/users/{username}"), ("post", "/v1/login"), ("post", "/v1/compare"),
-            ("get", "/v1/me"), ("delete", "/v1/me"), ("get", "/v1/me/attempts")]
+            ("get", "/v1/me"), ("delete", "/v1/me"), ("get", "/v1/me/attempts"), ("post", "/v1/logout")]
 
 
 def test_the_fuzzed_operations_are_all_the_documented_ones(target):
@@ -129,7 +129,7 @@ def test_fuzz_operation(target, method, path, mode):
             if existing and case.path_parameters and "username" in case.path_parameters:
                 case.path_parameters["username"] = "fuzz-owner"  # reach the found-user paths too
         headers = {"X-API-Key": rec.api_key}
-        if "/v1/me" in path:
+        if "/v1/me" in path or path == "/v1/logout":
             headers["Authorization"] = f"Bearer {_token(rec)}"
         before = _users(db, rec)
         response = case.call(headers=headers, timeout=120)
