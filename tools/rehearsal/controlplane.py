@@ -152,15 +152,6 @@ class ControlPlane:
             "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
             "--node-lease-duration-seconds", "40", "--server-address", f"{HOST}:{self.spec.kwok_port}"])
 
-    def start(self, extra_stages: list[Path] = ()) -> Kube:
-        self.prepare()
-        self.start_storage()
-        self.start_apiserver()
-        self.start_controllers()
-        self.start_kwok(extra_stages)
-        assert self.kube is not None
-        return self.kube
-
     def add_nodes(self, nodes: list[NodeSpec]) -> None:
         assert self.kube is not None
         for node in nodes:

@@ -4,6 +4,7 @@ The rehearsal and its tests only need get, list, create, patch and delete on a h
 so a typed client generated for every API group would be more to read than this."""
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import subprocess
@@ -174,7 +175,6 @@ def write_kubeconfig(spec: ClusterSpec) -> Path:
 
 
 def _b64(path: Path) -> str:
-    import base64
     return base64.b64encode(path.read_bytes()).decode()
 
 

@@ -41,7 +41,6 @@ class Stack:
 
     planes: dict[str, ControlPlane] = field(default_factory=dict)
     kubes: dict[str, Kube] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def management(self) -> Kube:
@@ -128,7 +127,6 @@ def up() -> Stack:
             "line3.plant.example.com": PUBLIC_HOST[spec.name]})
     _log(f"agents registered after {time.monotonic() - t0:.1f} s")
     fleet.apply_management_objects(mgmt, gitserver.URL, POLLING_INTERVAL)
-    stack.timings["up_s"] = time.monotonic() - t0
     return stack
 
 
