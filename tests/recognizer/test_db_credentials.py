@@ -3,7 +3,6 @@ edge database, started exactly as the chart starts it, refuses clients without t
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
 from support.recognizer_api import enrol, new_username
-from support.stack import FERRETDB, RecognizerServer, free_port
+from support.stack import FERRETDB, DatabaseServer, RecognizerServer
 
 # Every character that broke the URL built by $(VAR) expansion, and some more.
 PASSWORD = 'p@ss:w/rd"\\ %?#&=+\'`$(x)'
@@ -42,27 +41,11 @@ def _chart_env(port: int, state: Path) -> dict[str, str]:
 def chart_ferretdb(tmp_path):
     if not FERRETDB.exists():
         pytest.fail("FerretDB missing: run `make database`")
-    port, state = free_port(), tmp_path / "state"
-    state.mkdir()
-    env = _chart_env(port, state)
-    with (tmp_path / "ferretdb.log").open("wb") as log:
-        proc = subprocess.Popen([str(FERRETDB)], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    url = f"mongodb://127.0.0.1:{port}/facefleet?authSource=facefleet"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with MongoClient(url, serverSelectionTimeoutMS=500) as c:
-                    c.admin.command("ping")
-                break
-            except Exception:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError((tmp_path / "ferretdb.log").read_text()[-2000:]) from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    server = DatabaseServer(data_dir=tmp_path / "state", command=[str(FERRETDB)])
+    server.env = _chart_env(server.port, server.data_dir)
+    with server:  # DatabaseServer.start waits for a ping, which FerretDB answers without credentials
+        server.start()
+        yield f"mongodb://127.0.0.1:{server.port}/facefleet?authSource=facefleet"
 
 
 def test_edge_database_refuses_missing_or_wrong_credentials(chart_ferretdb):

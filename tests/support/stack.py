@@ -112,6 +112,10 @@ class DatabaseServer:
     data_dir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    # Instead of database_command's flags: a server configured by environment alone, e.g. FerretDB
+    # with the edge chart's variables (tests/recognizer/test_db_credentials.py).
+    command: list[str] | None = None
+    env: dict[str, str] | None = None
 
     @property
     def url(self) -> str:
@@ -131,8 +135,8 @@ class DatabaseServer:
         """Start (again) on the same port and data; returns once it answers a ping."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(database_command(self.data_dir, self.port), stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(self.command or database_command(self.data_dir, self.port), env=self.env,
+                                         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         try:
             self._wait(timeout_s)
         except BaseException:
