@@ -27,8 +27,8 @@ NODES_ARGS = $(if $(INVENTORY),--nodes-inventory "$(INVENTORY)") \
 .PHONY: check-nodes
 check-nodes: venv ## check hosts: GROUP=edge HOSTS=ssh://user@host (or INVENTORY=file) [PHASE=postflight]
 	@case "$(PHASE)" in preflight|postflight) ;; *) echo "PHASE must be preflight or postflight" >&2; exit 2;; esac
-	PYTHONPATH="$(ROOT)/tests/nodes" PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(PY) -m pytest \
-	  -c tests/nodes/check-nodes.ini -p nodecheck.plugin -p pytest_timeout --timeout=900 \
+	PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(PY) -m pytest \
+	  -c tests/nodes/check-nodes.ini -p tools.nodecheck.plugin -p pytest_timeout --timeout=900 \
 	  -q --no-header --tb=no -rN -o junit_suite_name=nodes-$(NODES_TAG) \
 	  --junitxml=$(NODES_OUT)/nodes-$(NODES_TAG).xml --nodes-report $(NODES_OUT)/nodes-$(NODES_TAG).json \
 	  $(NODES_ARGS) tests/nodes/check_$(PHASE).py

@@ -1,6 +1,6 @@
 """Preflight node checks, run by `make check-nodes` only (not collected by `make test`)."""
-from nodecheck.model import Finding
-from nodecheck.plugin import assert_finding
+from tools.nodecheck.model import Finding
+from tools.nodecheck.plugin import assert_finding
 
 PHASE = "preflight"
 

@@ -1,45 +1,41 @@
-"""tests/nodes: the node checks (check_*.py, run by `make check-nodes` with -p nodecheck.plugin)
+"""tests/nodes: the node checks (check_*.py, run by `make check-nodes` with -p tools.nodecheck.plugin)
 and their proof (test_nodes_*.py, run by `make test`).
 
 pytest's default python_files pattern (test_*.py) never matches check_*.py, so `make test` never
 collects the node checks; the hooks below also ignore or skip them when the check-nodes plugin is
-not loaded. This conftest makes the `nodecheck` package importable for the proof tests and holds
-their fixtures (recorded outputs, rule contexts, a throwaway sshd).
+not loaded. The rules live in tools/nodecheck (the operator tool); this conftest holds the proof tests'
+fixtures (recorded outputs, rule contexts, a throwaway sshd).
 """
 import json
-import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import pytest
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
 
 
 def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
     """Belt and braces: skip check_*.py unless the check-nodes plugin is loaded."""
     if collection_path.name.startswith("check_") and collection_path.suffix == ".py":
-        if not config.pluginmanager.has_plugin("nodecheck.plugin"):
+        if not config.pluginmanager.has_plugin("tools.nodecheck.plugin"):
             return True
     return None
 
 
 def pytest_collection_modifyitems(config, items) -> None:
     """Named on the command line without the plugin, the node checks skip with a pointer."""
-    if config.pluginmanager.has_plugin("nodecheck.plugin"):
+    if config.pluginmanager.has_plugin("tools.nodecheck.plugin"):
         return
     skip = pytest.mark.skip(reason="node checks run through `make check-nodes` "
                                    "(see tests/nodes/README.md)")
     for item in items:
-        if item.path.name.startswith("check_") and str(item.path.parent) == HERE:
+        if item.path.name.startswith("check_") and item.path.parent == Path(__file__).resolve().parent:
             item.add_marker(skip)
 
 
 # ---------------------------------------------------------------- helpers for the proof tests
 
-FIXTURES = Path(HERE) / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture
@@ -57,8 +53,8 @@ def fixture_json() -> Callable[[str], Any]:
 def make_ctx() -> Callable[..., Any]:
     """A rule Context for a group, from the committed apps/groups.yaml and thresholds.yaml
     (``overrides`` deep-merged over the thresholds, as an operator's THRESHOLDS file would be)."""
-    from nodecheck.config import load_groups, load_kube_version, load_thresholds
-    from nodecheck.model import Context
+    from tools.nodecheck.config import load_groups, load_kube_version, load_thresholds
+    from tools.nodecheck.model import Context
 
     def make(group: str = "edge", role: str = "server",
              overrides: Mapping[str, Any] | None = None, **kw: Any) -> Context:

@@ -3,15 +3,18 @@ overrides merge over thresholds.yaml, and group names come from apps/groups.yaml
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
 
-from nodecheck.config import (NODES_DIR, deep_merge, load_groups, load_kube_version,
+from tools.nodecheck.config import (deep_merge, load_groups, load_kube_version,
                               load_thresholds, load_yaml)
-from nodecheck.inventory import InventoryError, from_hosts, parse_inventory
+from tools.nodecheck.inventory import InventoryError, from_hosts, parse_inventory
 
 GROUPS = ["edge", "cloud"]
+
+NODES_DIR = Path(__file__).resolve().parent
 
 
 def test_example_inventory_parses():

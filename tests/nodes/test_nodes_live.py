@@ -17,10 +17,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from nodecheck.config import load_groups, load_thresholds
-from nodecheck.inventory import Inventory, NodeSpec
-from nodecheck.model import Finding
-from nodecheck.runner import Plan
+from tools.nodecheck.config import load_groups, load_thresholds
+from tools.nodecheck.inventory import Inventory, NodeSpec
+from tools.nodecheck.model import Finding
+from tools.nodecheck.runner import Plan
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -9,10 +9,10 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from nodecheck.config import load_groups
-from nodecheck.model import Output
-from nodecheck.postflight import postflight_rules, probe_pod
-from nodecheck.rules import Runners
+from tools.nodecheck.config import load_groups
+from tools.nodecheck.model import Output
+from tools.nodecheck.postflight import postflight_rules, probe_pod
+from tools.nodecheck.rules import Runners
 
 RULES = {r.name: r for r in postflight_rules({})}
 NODE_CMD = "k3s kubectl get node line-3-pi -o json"
@@ -156,7 +156,7 @@ def test_edge_node_without_label_and_taint(pi, fixture_json):
 
 def test_node_names_come_from_apps_groups_yaml(make_ctx, fixture_json, tmp_path, monkeypatch):
     """One source of truth: rename the label in a copy of groups.yaml and the check follows it."""
-    from nodecheck import config
+    from tools.nodecheck import config
 
     groups = yaml.safe_load(config.GROUPS_FILE.read_text())
     groups["groups"]["edge"]["nodeLabel"]["key"] = "example.org/tier"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from nodecheck import preflight as pf
-from nodecheck.model import Output
-from nodecheck.preflight import preflight_rules
-from nodecheck.rules import Runners
+from tools.nodecheck import preflight as pf
+from tools.nodecheck.model import Output
+from tools.nodecheck.preflight import preflight_rules
+from tools.nodecheck.rules import Runners
 
 OK = Output(0, "")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from nodecheck.model import Output
-from nodecheck.runner import batch_script, parse_batch
+from tools.nodecheck.model import Output
+from tools.nodecheck.runner import batch_script, parse_batch
 
 COMMANDS = ["printf 'a b\\nc'", "echo oops >&2; exit 3", "printf 'caf\\303\\251'",
             "cat /nonexistent/file", "true"]
@@ -33,8 +33,8 @@ def test_incomplete_batch_is_rejected():
 
 
 def test_reachable_explains_a_sudo_password_prompt_and_an_odd_shell():
-    from nodecheck.inventory import NodeSpec
-    from nodecheck.runner import check_reachable
+    from tools.nodecheck.inventory import NodeSpec
+    from tools.nodecheck.runner import check_reachable
 
     node = NodeSpec(name="pi", address="ssh://pi@10.0.3.21", group="edge", sudo=True)
     f = check_reachable(node, lambda c: Output(1, "", "sudo: a terminal is required to read the "

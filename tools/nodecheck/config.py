@@ -8,11 +8,11 @@ from typing import Any, Mapping
 
 import yaml
 
-NODES_DIR = Path(__file__).resolve().parent.parent
-REPO_ROOT = NODES_DIR.parent.parent
+NODECHECK_DIR = Path(__file__).resolve().parent
+REPO_ROOT = NODECHECK_DIR.parent.parent
 # Overridable so tests (and forks) can point at another copy; defaults are the committed files.
 GROUPS_FILE = Path(os.environ.get("NODECHECK_GROUPS_FILE", REPO_ROOT / "apps" / "groups.yaml"))
-THRESHOLDS_FILE = NODES_DIR / "thresholds.yaml"
+THRESHOLDS_FILE = NODECHECK_DIR / "thresholds.yaml"
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

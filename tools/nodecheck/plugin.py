@@ -1,6 +1,6 @@
 """pytest plugin behind `make check-nodes`: one test per (host, check), a per-host report, JUnit.
 
-Loaded only by `make check-nodes` (``-p nodecheck.plugin``), so `make test` never collects the node
+Loaded only by `make check-nodes` (``-p tools.nodecheck.plugin``), so `make test` never collects the node
 checks (tests/nodes/check_*.py do not match pytest's test_*.py pattern either).
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--nodes-group", help="group of apps/groups.yaml (required with --nodes-hosts)")
     g.addoption("--nodes-role", default="server", choices=("server", "agent"),
                 help="k3s role of --nodes-hosts (default server)")
-    g.addoption("--nodes-thresholds", help="YAML merged over tests/nodes/thresholds.yaml")
+    g.addoption("--nodes-thresholds", help="YAML merged over tools/nodecheck/thresholds.yaml")
     g.addoption("--nodes-rancher-url", help="Rancher server URL: enables the reachability check")
     g.addoption("--nodes-ssh-config", help="ssh_config file for ssh:// hosts")
     g.addoption("--nodes-ssh-identity-file", help="private key for ssh:// hosts")
