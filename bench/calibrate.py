@@ -41,7 +41,7 @@ from bench.verification import (
 
 ROOT = lfw.ROOT
 RESULTS = ROOT / "bench" / "results" / "calibration.json"
-METRIC_PY = ROOT / "recognizer" / "recognizer" / "faces" / "metric.py"
+METRIC_PY = ROOT / "recognizer" / "src" / "recognizer" / "faces" / "metric.py"
 MAX_FAR = 0.005
 SEED = 20261125
 IMPOSTOR_PAIRS = 100_000

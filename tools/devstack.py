@@ -5,7 +5,7 @@ Starts, in order and each once the previous one answers:
   1. the database on 127.0.0.1:27017 (`mongod` if on PATH, else FerretDB/SQLite from .tools/bin),
      data under .data/ so users survive a restart; skipped when MONGO_URL is set;
   2. the recognizer on 127.0.0.1:8000 (`python -m recognizer serve`);
-  3. the ui on 127.0.0.1:8501, when ui/facefleet_ui/app.py exists (see `ui_command`).
+  3. the ui on 127.0.0.1:8501, when ui/src/facefleet_ui/app.py exists (see `ui_command`).
 Secrets (API key, token secret, embedding key) come from the environment, else from
 .secrets/recognizer.env, which is generated on first use. Ctrl-C (SIGINT) or SIGTERM stops
 everything within 20 s. A child that dies is restarted with back-off (first within 5 s, at most
@@ -94,10 +94,10 @@ def recognizer_command() -> list[str]:
 
 def ui_command() -> list[str] | None:
     """The ui's command line (owned by the ui engineer); None when the ui is not there yet."""
-    app = ROOT / "ui" / "facefleet_ui" / "app.py"
+    app = ROOT / "ui" / "src" / "facefleet_ui" / "app.py"
     if not WITH_UI or not app.exists():
         return None
-    # ui/facefleet_ui/__main__.py adds: headless, no usage stats, no file watcher, no error details.
+    # ui/src/facefleet_ui/__main__.py adds: headless, no usage stats, no file watcher, no error details.
     return [PY, "-m", "facefleet_ui", "--host", HOST, "--port", str(UI_PORT)]
 
 

@@ -16,13 +16,15 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+
+import facefleet_ui
 from streamlit.testing.v1 import AppTest
 
 from facefleet_ui import capture, config, quality, resources, session, webrtc
 from facefleet_ui.client import RecognizerClient, RecognizerError, Unavailable
-from support import faces
+from facefleet_testing import faces
 
-APP = str(Path(__file__).resolve().parents[2] / "ui" / "facefleet_ui" / "app.py")
+APP = str(Path(facefleet_ui.__file__).resolve().parent / "app.py")
 TOKEN = "eyJ0ZXN0.tok.en-123456"
 
 
