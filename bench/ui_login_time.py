@@ -27,14 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-for p in (ROOT, ROOT / "tests", ROOT / "tests" / "ui"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
+import httpx
 
-import httpx  # noqa: E402
-
-from bench.harness import log, parser, ratio, stack, summary_ms, write_result  # noqa: E402
+from bench.harness import log, parser, ratio, stack, summary_ms, write_result
 
 
 def main() -> None:
@@ -46,10 +41,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.tiny:
         args.logins, args.starts = 1, 1
-    import ui_browser as B
-    import ui_media
-    from support import faces
-    from ui_stack import UiServer, loopback_namespace
+    from facefleet_testing import ui_browser as B
+    from facefleet_testing import ui_media
+    from facefleet_testing import faces
+    from facefleet_testing.ui_stack import UiServer, loopback_namespace
 
     s = stack()
     work = Path(tempfile.mkdtemp(prefix="ui-bench-"))

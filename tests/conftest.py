@@ -1,4 +1,4 @@
 """Fixtures shared by every area's tests."""
 
 # Real database + recognizer subprocesses (see tests/support/stack.py for the classes and usage).
-from support.stack import database_server, recognizer_server  # noqa: F401
+from facefleet_testing.stack import database_server, recognizer_server  # noqa: F401

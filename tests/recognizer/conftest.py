@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from support.stack import RecognizerServer
+from facefleet_testing.stack import RecognizerServer
 
 
 @pytest.fixture()

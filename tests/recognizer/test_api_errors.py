@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from support.recognizer_api import assert_error, db_state, enrol, img, login, new_username
+from facefleet_testing.recognizer_api import assert_error, db_state, enrol, img, login, new_username
 
 BAD_IMAGES = [
     ("random_bytes", 422, "not_an_image"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from support.recognizer_api import assert_error, enrol, login, new_username
+from facefleet_testing.recognizer_api import assert_error, enrol, login, new_username
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
@@ -139,7 +139,7 @@ def test_openapi_documents_every_route_and_error(api):
 
 
 def _img(name: str) -> bytes:
-    from support.recognizer_api import img
+    from facefleet_testing.recognizer_api import img
 
     return img(name)
 
@@ -165,7 +165,7 @@ def test_logs_are_json_lines_without_biometric_data(api, recognizer_server):
 def test_logout_revokes_the_token_on_every_replica(api, recognizer_server, database_server, tmp_path):
     """POST /v1/logout: that token answers 401 everywhere afterwards, on a second replica of the
     site too (same database and secrets); the user's other tokens keep working."""
-    from support.stack import RecognizerServer
+    from facefleet_testing.stack import RecognizerServer
 
     name = new_username("logout")
     assert enrol(api, recognizer_server, name, "hopper").status_code == 201

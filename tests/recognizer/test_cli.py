@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from support.recognizer_api import img
-from support.stack import ROOT
+from facefleet_testing.recognizer_api import img
+from facefleet_testing.stack import ROOT
 
 
 def run_cli(*args: str, cwd: Path) -> list[dict]:

@@ -10,7 +10,7 @@ import pytest
 
 from recognizer.config import ConfigError, Settings
 from recognizer.faces import metric
-from support.stack import ROOT, free_port
+from facefleet_testing.stack import ROOT, free_port
 
 SECRETS = {"FACEFLEET_API_KEY": "k" * 16, "FACEFLEET_TOKEN_SECRET": "t" * 16, "FACEFLEET_EMBEDDING_KEY": "e" * 16}
 

@@ -11,8 +11,8 @@ import pytest
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
-from support.recognizer_api import enrol, new_username
-from support.stack import FERRETDB, DatabaseServer, RecognizerServer
+from facefleet_testing.recognizer_api import enrol, new_username
+from facefleet_testing.stack import FERRETDB, DatabaseServer, RecognizerServer
 
 # Every character that broke the URL built by $(VAR) expansion, and some more.
 PASSWORD = 'p@ss:w/rd"\\ %?#&=+\'`$(x)'

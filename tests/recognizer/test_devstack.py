@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.recognizer_api import enrol, new_username
-from support.stack import ROOT, free_port
+from facefleet_testing.recognizer_api import enrol, new_username
+from facefleet_testing.stack import ROOT, free_port
 
 pytestmark = pytest.mark.slow  # own servers, restarts or timers: tens of seconds
 

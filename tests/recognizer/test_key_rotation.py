@@ -18,8 +18,8 @@ import sys
 import numpy as np
 
 from recognizer.storage import EmbeddingCipher, RekeyReport, Repository
-from support.recognizer_api import assert_error, enrol, login, new_username
-from support.stack import RecognizerServer
+from facefleet_testing.recognizer_api import assert_error, enrol, login, new_username
+from facefleet_testing.stack import RecognizerServer
 
 OLD, NEW, OTHER = "old-embedding-key-0123456789", "new-embedding-key-0123456789", "other-key-0123456789abcd"
 

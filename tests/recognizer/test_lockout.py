@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from support.recognizer_api import assert_error, db_state, enrol, login, new_username
-from support.stack import RecognizerServer
+from facefleet_testing.recognizer_api import assert_error, db_state, enrol, login, new_username
+from facefleet_testing.stack import RecognizerServer
 
 pytestmark = pytest.mark.slow  # own servers, restarts or timers: tens of seconds
 

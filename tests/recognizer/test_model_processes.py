@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from support.recognizer_api import assert_error, enrol, login, new_username
-from support.stack import RecognizerServer, process_tree
+from facefleet_testing.recognizer_api import assert_error, enrol, login, new_username
+from facefleet_testing.stack import RecognizerServer, process_tree
 
 pytestmark = pytest.mark.slow  # an own server with its own worker processes
 

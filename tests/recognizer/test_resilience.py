@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from support.recognizer_api import assert_error, enrol, login, new_username
-from support.stack import DatabaseServer, RecognizerServer
+from facefleet_testing.recognizer_api import assert_error, enrol, login, new_username
+from facefleet_testing.stack import DatabaseServer, RecognizerServer
 
 pytestmark = pytest.mark.slow  # own servers, restarts or timers: tens of seconds
 

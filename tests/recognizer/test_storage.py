@@ -37,7 +37,7 @@ def test_tampering_is_detected(change):
 
 
 def test_stored_documents_hold_no_plain_embedding(database_server, recognizer_server):
-    from support.recognizer_api import enrol, new_username
+    from facefleet_testing.recognizer_api import enrol, new_username
 
     name = new_username("atrest")
     with recognizer_server.client() as c:
@@ -80,7 +80,7 @@ def test_retention_purge_and_restart_with_another_retention(database_server, tmp
 def test_database_killed_during_an_index_reload_is_unavailable(tmp_path):
     """The index's full load iterates a cursor (a generator): a database that dies between two
     batches must surface as 503 `unavailable`, like every other storage call, not as a driver error."""
-    from support.stack import DatabaseServer
+    from facefleet_testing.stack import DatabaseServer
 
     from recognizer.errors import ErrorCode, FacefleetError
     from recognizer.index import EmbeddingIndex

@@ -11,7 +11,7 @@ import pytest
 
 from recognizer.errors import ErrorCode, FacefleetError
 from recognizer.tokens import TokenIssuer
-from support.recognizer_api import assert_error, enrol, login, new_username
+from facefleet_testing.recognizer_api import assert_error, enrol, login, new_username
 
 SECRET = "unit-test-secret-0123456789"
 

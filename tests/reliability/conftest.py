@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from support.stack import DatabaseServer, RecognizerServer
+from facefleet_testing.stack import DatabaseServer, RecognizerServer
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from support import faces as F
-from support.recognizer_api import png_60_megapixels
+from facefleet_testing import faces as F
+from facefleet_testing.recognizer_api import png_60_megapixels
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

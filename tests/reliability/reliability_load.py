@@ -24,8 +24,8 @@ from pathlib import Path
 
 import httpx
 
-from support.recognizer_api import img
-from support.stack import status_kb
+from facefleet_testing.recognizer_api import img
+from facefleet_testing.stack import status_kb
 
 #: (enrolment image, a different probe of the same person) per person in the test faces.
 PEOPLE = {"astronaut": ("astronaut", "astronaut2"), "hopper": ("hopper", "hopper2")}

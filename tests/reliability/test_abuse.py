@@ -17,8 +17,8 @@ import pytest
 
 from recognizer.ratelimit import FailureLimiter
 from recognizer.tokens import TokenIssuer
-from support.recognizer_api import assert_error, db_state, img, new_username
-from support.stack import RecognizerServer
+from facefleet_testing.recognizer_api import assert_error, db_state, img, new_username
+from facefleet_testing.stack import RecognizerServer
 
 # The lock outlasts slow waves; the identify window holds 3 failures even when a login takes seconds.
 LOCK_S, IDENTIFY_FAILURES, IDENTIFY_WINDOW_S, TTL_S = 120, 3, 20, 3

@@ -35,7 +35,7 @@ from schemathesis.checks import (
 )
 
 from reliability_load import write_report
-from support.recognizer_api import img
+from facefleet_testing.recognizer_api import img
 
 EXAMPLES = int(os.environ.get("FACEFLEET_FUZZ_EXAMPLES", "8"))
 FACES = ["astronaut", "astronaut2", "hopper", "hopper2"]

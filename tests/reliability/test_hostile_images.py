@@ -15,7 +15,7 @@ import pytest
 
 import hostile_images as H
 from reliability_load import rss_kb, write_report
-from support.recognizer_api import assert_error, db_state, img, new_username
+from facefleet_testing.recognizer_api import assert_error, db_state, img, new_username
 
 RESULTS: dict[str, dict] = {}
 #: the full-size 25-megapixel case costs ~40 s of CPU on a busy 2-core machine: `make soak` only.

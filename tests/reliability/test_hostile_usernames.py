@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from support.recognizer_api import assert_error, db_state, img
+from facefleet_testing.recognizer_api import assert_error, db_state, img
 
 VICTIM = "victim"
 

@@ -19,7 +19,7 @@ import random
 import pytest
 
 from reliability_load import write_report
-from support import faces as F
+from facefleet_testing import faces as F
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from reliability_load import LoadRun, write_report
-from support.recognizer_api import img, new_username
-from support.stack import DatabaseServer, RecognizerServer
+from facefleet_testing.recognizer_api import img, new_username
+from facefleet_testing.stack import DatabaseServer, RecognizerServer
 
 SOAK_S = float(os.environ.get("FACEFLEET_SOAK_S", "0"))
 DB_TIMEOUT_MS = 1000

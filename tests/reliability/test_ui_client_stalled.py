@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from support.recognizer_api import img, new_username
+from facefleet_testing.recognizer_api import img, new_username
 
 
 

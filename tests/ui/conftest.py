@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import ui_browser
-import ui_media
-from support import faces
-from support.stack import DatabaseServer, RecognizerServer
-from ui_stack import NamespaceUnavailable, UiServer, loopback_namespace, only_loopback_reachable
+from facefleet_testing import ui_browser
+from facefleet_testing import ui_media
+from facefleet_testing import faces
+from facefleet_testing.stack import DatabaseServer, RecognizerServer
+from facefleet_testing.ui_stack import NamespaceUnavailable, UiServer, loopback_namespace, only_loopback_reachable
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "ui"

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from facefleet_ui import config, turn
-from support.stack import free_port
+from facefleet_testing.stack import free_port
 from turn_client import allocate
 
 SECRET = "rehearsal-shared-secret-0123456789abcdef"

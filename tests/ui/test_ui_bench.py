@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import ui_browser
+from facefleet_testing import ui_browser
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-import ui_browser as B
+from facefleet_testing import ui_browser as B
 from conftest import shot
-from support import faces
+from facefleet_testing import faces
 
 # Generous: the module fixture (database + recognizer + ui) starts inside the first test's budget.
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(480)]

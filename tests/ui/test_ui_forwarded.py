@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from facefleet_ui import config
 from facefleet_ui.client import RecognizerClient, RecognizerError
-from support.recognizer_api import img
-from support.stack import RecognizerServer
+from facefleet_testing.recognizer_api import img
+from facefleet_testing.stack import RecognizerServer
 
 
 def _identify(client: RecognizerClient, address: str) -> str:

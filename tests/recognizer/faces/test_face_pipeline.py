@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from recognizer.errors import ErrorCode, FacefleetError
-from support import faces as F
+from facefleet_testing import faces as F
 
 ROOT = Path(__file__).resolve().parents[3]
 os.environ.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))

@@ -15,8 +15,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from support import faces as F
-from support.stack import DatabaseServer, RecognizerServer
+from facefleet_testing import faces as F
+from facefleet_testing.stack import DatabaseServer, RecognizerServer
 
 
 @cache

@@ -2,7 +2,7 @@
 
 Reusable by every area (recognizer, ui, bench, reliability):
 
-    from support.stack import DatabaseServer, RecognizerServer
+    from facefleet_testing.stack import DatabaseServer, RecognizerServer
 
     with DatabaseServer.start_new(tmp_path / "db") as db:            # FerretDB/SQLite or mongod
         with RecognizerServer.start_new(db.url, tmp_path / "rec") as rec:   # python -m recognizer serve
@@ -35,7 +35,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from facefleet_testing.paths import ROOT
+
 FERRETDB = ROOT / ".tools" / "bin" / "ferretdb"
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+from facefleet_testing.paths import SHARED
 
 
 @cache

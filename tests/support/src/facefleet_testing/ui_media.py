@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from support.faces import variant
+from facefleet_testing.faces import variant
 
 W, H = 640, 480
 

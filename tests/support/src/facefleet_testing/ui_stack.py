@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from support.stack import _stop, _tail, free_port
+from facefleet_testing.stack import _stop, _tail, free_port
 
 CLONE_NEWNET = 0x40000000
 
