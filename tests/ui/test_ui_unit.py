@@ -503,3 +503,9 @@ def test_each_session_gets_its_own_short_lived_turn_credential(monkeypatch):
     config_out = webrtc.rtc_configuration(settings, renewed)
     assert config_out["iceServers"] == [renewed]
     assert webrtc.session_turn_server(config.load(env={}), "cam") is None  # no TURN configured
+
+
+def test_readme_settings_table_is_the_declared_settings():
+    """ui/README.md's table is generated from config.Settings: one declaration, never two."""
+    readme = (Path(__file__).resolve().parents[2] / "ui" / "README.md").read_text()
+    assert config.markdown_table() in readme, "regenerate it: python -m facefleet_ui.config"

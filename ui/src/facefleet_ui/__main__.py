@@ -14,16 +14,16 @@ import os
 import sys
 from pathlib import Path
 
+from facefleet_ui import config
+
 APP = Path(__file__).with_name("asgi.py")  # st.App: the page plus the session-cookie route
 
 
 def command(argv: list[str] | None = None) -> list[str]:
+    settings = config.load()
     parser = argparse.ArgumentParser(prog="python -m facefleet_ui", description=__doc__)
-    env = os.environ
-    parser.add_argument("--host", default=env.get("FACEFLEET_UI_HOST")
-                        or env.get("STREAMLIT_SERVER_ADDRESS") or "127.0.0.1")
-    parser.add_argument("--port", default=env.get("FACEFLEET_UI_PORT")
-                        or env.get("STREAMLIT_SERVER_PORT") or "8501")
+    parser.add_argument("--host", default=settings.host)
+    parser.add_argument("--port", default=settings.port)
     args, rest = parser.parse_known_args(argv or [])
     host, port = args.host, str(args.port)
     return [

@@ -7,7 +7,6 @@ or Register. Camera components of views not on screen are dropped explicitly (se
 from __future__ import annotations
 
 import logging
-import os
 
 import streamlit as st
 
@@ -21,7 +20,7 @@ if not LOG.handlers:  # once per process (the script runs on every rerun)
     _handler = logging.StreamHandler()
     _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     LOG.addHandler(_handler)
-    LOG.setLevel(os.environ.get("FACEFLEET_UI_LOG_LEVEL", "INFO").upper())
+    LOG.setLevel(resources.settings().log_level.upper())
 VIEWS = ("Log in", "Register")
 
 

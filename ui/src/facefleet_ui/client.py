@@ -7,8 +7,9 @@ Every failure becomes one of two exceptions so pages never show a traceback:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import httpx
 

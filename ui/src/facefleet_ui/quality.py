@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,7 +35,7 @@ class Quality:
 
 @cache
 def _cascade() -> cv2.CascadeClassifier:
-    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+    path = str(Path(cv2.__file__).parent / "data" / "haarcascade_frontalface_default.xml")
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
         raise RuntimeError(f"cannot load {path}")
@@ -48,8 +49,8 @@ def detect(bgr: np.ndarray) -> list[tuple[int, int, int, int]]:
     small = cv2.resize(bgr, (int(w * scale), int(h * scale))) if scale < 1 else bgr
     gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
     found = _cascade().detectMultiScale(gray, scaleFactor=1.15, minNeighbors=5, minSize=(24, 24))
-    boxes = [tuple(int(round(v / scale)) for v in box) for box in found]
-    return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)  # type: ignore[return-value]
+    boxes = [(round(x / scale), round(y / scale), round(w / scale), round(h / scale)) for x, y, w, h in found]
+    return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 
 def sharpness(bgr: np.ndarray, box: tuple[int, int, int, int]) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import streamlit as st
@@ -22,7 +23,7 @@ class Auth:
     expires_at: str
 
 
-def _secrets():
+def _secrets() -> dict[str, Any] | None:
     try:
         return dict(st.secrets)
     except Exception:  # no secrets.toml: the environment is the only source
@@ -46,13 +47,15 @@ def client() -> RecognizerClient:
 def login_capture() -> LoginCapture:
     if "login_capture" not in st.session_state:
         st.session_state.login_capture = LoginCapture(settings(), new_client)
-    return st.session_state.login_capture
+    capture: LoginCapture = st.session_state.login_capture
+    return capture
 
 
 def register_capture() -> RegisterCapture:
     if "register_capture" not in st.session_state:
         st.session_state.register_capture = RegisterCapture(settings())
-    return st.session_state.register_capture
+    capture: RegisterCapture = st.session_state.register_capture
+    return capture
 
 
 def browser_address() -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -42,8 +42,8 @@ def seconds_left(expires_at: str, now: datetime | None = None) -> int:
     except ValueError:
         return 0
     if end.tzinfo is None:
-        end = end.replace(tzinfo=timezone.utc)
-    now = now or datetime.now(timezone.utc)
+        end = end.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
     return max(0, int((end - now).total_seconds()))
 
 

@@ -24,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from facefleet_ui import config as ui_config
+
 COOKIE = "facefleet_session"
 TICKET_TTL_S = 60
 
@@ -35,7 +37,7 @@ def base_path() -> str:
 
         raw = config.get_option("server.baseUrlPath") or ""
     except Exception:
-        raw = os.environ.get("STREAMLIT_SERVER_BASE_URL_PATH", "")
+        raw = ui_config.load().base_url_path
     raw = raw.strip("/")
     return f"/{raw}/" if raw else "/"
 
@@ -46,7 +48,7 @@ def route_path() -> str:
 
 @cache
 def _key() -> bytes:
-    secret = os.environ.get("FACEFLEET_API_KEY", "")
+    secret = ui_config.load().api_key or ""
     if not secret:
         return AESGCM.generate_key(bit_length=256)
     return hashlib.sha256(b"facefleet-ui-session-ticket\0" + secret.encode()).digest()

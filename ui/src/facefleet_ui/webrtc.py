@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
@@ -87,7 +88,7 @@ def forget(key: str) -> None:
         _reset_context(ctx)
 
 
-def streamer(key: str, settings: Settings, video_frame_callback: Callable, **kw: Any):
+def streamer(key: str, settings: Settings, video_frame_callback: Callable[[Any], Any], **kw: Any) -> Any:
     """`webrtc_streamer` with this app's ICE settings and the run-count race neutralised."""
     from streamlit_webrtc import WebRtcMode, webrtc_streamer
 

@@ -43,7 +43,7 @@ def _live_status() -> None:
 def _upload() -> None:
     with st.expander("No camera? Log in with a photo"):
         photo = st.file_uploader("A photo of your face", type=["jpg", "jpeg", "png"], key="login_photo")
-        if st.button("Log in with this photo", disabled=photo is None, key="login_photo_go"):
+        if st.button("Log in with this photo", disabled=photo is None, key="login_photo_go") and photo is not None:
             try:
                 finish_login(resources.client().login(photo.getvalue(), _username(),
                                                       client_address=resources.browser_address()))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import streamlit as st
 
@@ -78,11 +78,10 @@ def render() -> None:
     if name and not valid:
         st.caption("Usernames are 3–64 characters: a–z, 0–9, dot, dash, underscore.")
     failed = st.session_state.get("reg_failed_for")
-    if failed and failed == name:
-        if st.button("Try again", key="reg_retry"):
-            st.session_state.pop("reg_failed_for", None)
-            st.session_state.pop("reg_error", None)
-            st.rerun()
+    if failed and failed == name and st.button("Try again", key="reg_retry"):
+        st.session_state.pop("reg_failed_for", None)
+        st.session_state.pop("reg_error", None)
+        st.rerun()
     cap = resources.register_capture()
     cap.armed = valid and bool(st.session_state.get("reg_consent")) and failed != name
     st.caption(f"Press START and look at the camera: {settings.register_frames} frames are taken "
