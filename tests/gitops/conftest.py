@@ -14,7 +14,7 @@ from tools.gitops.render import Rendering, render_worktree  # noqa: E402
 
 @pytest.fixture(scope="session")
 def rendering() -> Rendering:
-    """Every bundle for every target, rendered by `fleet test` (and the Bundles by `fleet apply`)."""
+    """Every bundle for every target, rendered by `fleet target` + `fleet deploy --dry-run` (the Bundles by `fleet apply`)."""
     return render_worktree(CACHE / "test-rendered")
 
 

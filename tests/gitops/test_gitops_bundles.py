@@ -148,11 +148,14 @@ def test_chart_helpers_are_identical_copies():
     assert len(set(copies.values())) == 1, "edit base/templates/_facefleet.tpl and copy it to apps/*/templates/"
 
 
-def test_gitrepo_targets_restrict_every_bundle_per_fleets_matcher(rendering, tmp_path):
+def test_gitrepo_targets_restrict_every_bundle_per_fleets_targeting(rendering, tmp_path):
     """With the GitRepo's targets added the way Fleet's GitRepo job adds them (targets and
-    restrictions), Fleet's matcher sends every bundle to edge and cloud clusters and none elsewhere."""
-    from tools.gitops.engines import fleet_apply, fleet_match
+    restrictions), the controller's targeting (`fleet target`) makes a BundleDeployment of every
+    bundle for the edge and the cloud cluster and none for a cluster in no group."""
+    from tools.gitops.engines import fleet_apply, fleet_target
+    from tools.gitops.fakeapi import serve
     from tools.gitops.layout import targets
+    from tools.gitops.render import cluster_store, workspace
 
     gitrepo = yaml.safe_load((ROOT / "clusters" / "gitrepo.yaml").read_text())
     targets_file = tmp_path / "targets.yaml"
@@ -160,12 +163,11 @@ def test_gitrepo_targets_restrict_every_bundle_per_fleets_matcher(rendering, tmp
     targets_file.write_text(yaml.safe_dump({"targets": gitrepo_targets, "targetRestrictions": gitrepo_targets}))
     bundles = fleet_apply(rendering.tree, "facefleet", ["."], targets_file)
     assert len(bundles) == len(EXPECTED_FILES)
-    for bundle in bundles:
-        path = tmp_path / f"{bundle['metadata']['name']}.yaml"
-        path.write_text(yaml.safe_dump(bundle))
-        for target in targets(rendering.tree):
-            got = fleet_match(path, target)
-            assert got == (None if target.name == "none" else target.name), (bundle["metadata"]["name"], target)
+    store = cluster_store(rendering.tree, targets(rendering.tree))
+    with serve(store, tmp_path / "kubeconfig.yaml") as kubeconfig:
+        for bundle in bundles:
+            _, deployments = fleet_target(bundle, workspace(rendering.tree), kubeconfig, tmp_path)
+            assert sorted(deployments) == ["cloud", "edge"], bundle["metadata"]["name"]
 
 
 @pytest.mark.shared

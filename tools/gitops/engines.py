@@ -1,5 +1,11 @@
-"""Fleet's own CLI: `fleet apply -o` builds the Bundle objects a GitRepo would create, and
-`fleet test` renders one bundle (Helm inside Fleet) for one cluster, overlays included."""
+"""Fleet's own CLI, as the GitRepo job, the controller and the agent use it:
+
+- `fleet apply -o` builds the Bundle objects a GitRepo creates (helm dependency update included);
+- `fleet target` runs the controller's targeting for one Bundle against the Clusters and
+  ClusterGroups of an API server (tools.gitops.fakeapi serves them) and prints the Content and a
+  BundleDeployment per matched cluster (overlays merged, cluster labels substituted into values);
+- `fleet deploy --dry-run` renders one BundleDeployment with Helm inside Fleet, as the agent would.
+"""
 from __future__ import annotations
 
 import re
@@ -8,9 +14,10 @@ from pathlib import Path
 
 import yaml
 
-from .layout import CACHE, Target, env, tool
+from .layout import CACHE, env, tool
 
-NO_MATCH = "no match found"
+# Label Fleet puts on a BundleDeployment to name its cluster.
+CLUSTER_LABEL = "fleet.cattle.io/cluster"
 
 # `fleet apply` insists on a kubeconfig even with --output; this one points at a closed local port
 # and is never contacted when the output goes to a file.
@@ -24,7 +31,7 @@ current-context: offline
 
 
 class EngineError(RuntimeError):
-    """A Fleet or Helm invocation failed for a reason other than "no match"."""
+    """A Fleet or Helm invocation failed."""
 
 
 def _offline_kubeconfig() -> Path:
@@ -35,46 +42,51 @@ def _offline_kubeconfig() -> Path:
     return path
 
 
+def _run(args: list[str], what: str, cwd: Path | None = None, extra_env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(args, cwd=cwd, env=env() | (extra_env or {}), capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise EngineError(f"{what} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
 def fleet_apply(tree: Path, repo_name: str, bundle_dirs: list[str], targets_file: Path | None = None) -> list[dict]:
     """The Bundle objects `fleet apply` makes from bundle_dirs of tree (as the GitRepo job does;
     targets_file holds the GitRepo's targets, which Fleet adds as targets and restrictions)."""
-    run_env = env() | {"KUBECONFIG": str(_offline_kubeconfig())}
     extra = ["--targets-file", str(targets_file)] if targets_file else []
-    proc = subprocess.run(
-        # One writer at a time: bundles are printed back to back, without document separators.
-        [tool("fleet"), "apply", "--bundle-creation-max-concurrency", "1", *extra, "--output", "-",
-         repo_name, *bundle_dirs],
-        cwd=tree, env=run_env, capture_output=True, text=True, timeout=300,
-    )
-    if proc.returncode != 0:
-        raise EngineError(f"fleet apply failed in {tree}: {proc.stderr.strip()}")
-    chunks = re.split(r"(?m)^(?=apiVersion: )", proc.stdout)
+    # One writer at a time: bundles are printed back to back, without document separators.
+    args = [tool("fleet"), "apply", "--bundle-creation-max-concurrency", "1", *extra, "--output", "-",
+            repo_name, *bundle_dirs]
+    out = _run(args, f"fleet apply in {tree}", cwd=tree, extra_env={"KUBECONFIG": str(_offline_kubeconfig())})
+    chunks = re.split(r"(?m)^(?=apiVersion: )", out)
     bundles = [yaml.safe_load(chunk) for chunk in chunks if chunk.strip()]
     return sorted((b for b in bundles if b), key=lambda b: b["metadata"]["name"])
 
 
-def fleet_test(tree: Path, bundle_dir: str, target: Target) -> list[dict] | None:
-    """Objects Fleet deploys from bundle_dir to a cluster like target; None when nothing matches."""
-    args = [tool("fleet"), "test", bundle_dir, "--group", target.cluster_group]
-    for key, value in target.cluster_labels.items():
-        args += ["--label", f"{key}={value}"]
-    proc = subprocess.run(args, cwd=tree, env=env(), capture_output=True, text=True, timeout=300)
-    if proc.returncode != 0:
-        if NO_MATCH in proc.stderr:
-            return None
-        raise EngineError(f"fleet test {bundle_dir} ({target.name}) failed: {proc.stderr.strip()}")
-    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+def fleet_target(bundle: dict, namespace: str, kubeconfig: Path, workdir: Path) -> tuple[dict, dict[str, dict]]:
+    """The Content and, by cluster name, the BundleDeployments the controller makes of bundle for
+    the clusters in namespace (a cluster that matches no target is absent)."""
+    name = bundle["metadata"]["name"]
+    bundle_file = workdir / f"{name}.bundle.yaml"
+    bundle_file.write_text(yaml.safe_dump(bundle))
+    out = _run([tool("fleet"), "target", "--bundle-file", str(bundle_file), "--namespace", namespace,
+                "--kubeconfig", str(kubeconfig)], f"fleet target {name}")
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    contents = [d for d in docs if d.get("kind") == "Content"]
+    if len(contents) != 1:
+        raise EngineError(f"fleet target {name}: expected one Content, got {len(contents)}")
+    deployments = {d["metadata"]["labels"][CLUSTER_LABEL]: d for d in docs if d.get("kind") == "BundleDeployment"}
+    return contents[0], deployments
 
 
-def fleet_match(bundle_file: Path, target: Target) -> str | None:
-    """Name of the Bundle target Fleet's matcher picks for a cluster like target (None: no match)."""
-    args = [tool("fleet"), "test", "--quiet", "--bundle-file", str(bundle_file), "--group", target.cluster_group]
-    for key, value in target.cluster_labels.items():
-        args += ["--label", f"{key}={value}"]
-    proc = subprocess.run(args, env=env(), capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        if NO_MATCH in proc.stderr:
-            return None
-        raise EngineError(f"fleet test -b {bundle_file} ({target.name}) failed: {proc.stderr.strip()}")
-    match = re.search(r"# Matched: (\S+)", proc.stderr)
-    return match.group(1) if match else ""
+def fleet_deploy_dry_run(content: dict, deployment: dict, workdir: Path, kube_version: str) -> list[dict]:
+    """The objects the agent would deploy for one BundleDeployment (`fleet deploy --dry-run`)."""
+    cluster = deployment["metadata"]["labels"][CLUSTER_LABEL]
+    name = deployment["metadata"]["name"]
+    input_file = workdir / f"{name}.{cluster}.deploy.yaml"
+    input_file.write_text(yaml.safe_dump_all([content, deployment]))
+    out = _run([tool("fleet"), "deploy", "--dry-run", "--input-file", str(input_file),
+                "--kube-version", kube_version], f"fleet deploy --dry-run {name} ({cluster})")
+    objects = yaml.safe_load(out)
+    if not isinstance(objects, list):
+        raise EngineError(f"fleet deploy --dry-run {name} ({cluster}): expected a list of objects")
+    return objects

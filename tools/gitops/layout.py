@@ -28,10 +28,9 @@ NONE_CLUSTER_LABEL_VALUE = "lab"
 
 @dataclass(frozen=True)
 class Target:
-    """A cluster that `fleet test` matches the bundles against."""
+    """A cluster that Fleet's targeting matches the bundles against (through the ClusterGroups)."""
 
-    name: str  # edge, cloud or none: the rendered/ subfolder
-    cluster_group: str
+    name: str  # edge, cloud or none: the rendered/ subfolder, and the Cluster's name
     cluster_labels: dict[str, str]
 
 
@@ -46,10 +45,15 @@ def targets(root: Path = ROOT) -> list[Target]:
     result = []
     for name, spec in groups.items():
         label = spec["clusterLabel"]
-        result.append(Target(name, name, {label["key"]: label["value"]}))
+        result.append(Target(name, {label["key"]: label["value"]}))
     key = next(iter(groups.values()))["clusterLabel"]["key"]
-    result.append(Target(NONE_GROUP, NONE_CLUSTER_LABEL_VALUE, {key: NONE_CLUSTER_LABEL_VALUE}))
+    result.append(Target(NONE_GROUP, {key: NONE_CLUSTER_LABEL_VALUE}))
     return result
+
+
+def kube_version(root: Path = ROOT) -> str:
+    """The Kubernetes version the fleet runs (major.minor.0), for Helm's capabilities."""
+    return str(groups_file(root)["kubernetes"]["version"]) + ".0"
 
 
 def tool(name: str) -> str:

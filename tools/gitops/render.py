@@ -8,11 +8,13 @@ from pathlib import Path
 
 import yaml
 
-from .engines import fleet_apply, fleet_test
-from .layout import BUNDLES, CACHE, ROOT, Target, targets
+from .engines import fleet_apply, fleet_deploy_dry_run, fleet_target
+from .fakeapi import Store, serve
+from .layout import BUNDLES, CACHE, ROOT, Target, kube_version, targets
 from .tree import export_worktree
 
 REPO_NAME = "facefleet"
+FLEET_GROUP_VERSION = "fleet.cattle.io/v1alpha1"
 
 
 @dataclass
@@ -24,20 +26,54 @@ class Rendering:
     objects: dict[str, dict[str, list[dict] | None]] = field(default_factory=dict)
 
 
+def workspace(tree: Path) -> str:
+    """The Fleet workspace (namespace) of the GitRepo, where its Clusters and ClusterGroups live."""
+    gitrepo = yaml.safe_load((tree / "clusters" / "gitrepo.yaml").read_text())
+    return str(gitrepo["metadata"]["namespace"])
+
+
+def cluster_store(tree: Path, cluster_targets: list[Target]) -> Store:
+    """What targeting reads on a management cluster: the committed ClusterGroups
+    (clusters/clustergroups.yaml) and one registered Cluster per target, carrying its labels."""
+    store = Store()
+    namespace = workspace(tree)
+    for group in yaml.safe_load_all((tree / "clusters" / "clustergroups.yaml").read_text()):
+        if group:
+            store.add(group)
+    for target in cluster_targets:
+        store.add({"apiVersion": FLEET_GROUP_VERSION, "kind": "Cluster",
+                   "metadata": {"name": target.name, "namespace": namespace, "labels": dict(target.cluster_labels)},
+                   "status": {"namespace": f"cluster-{namespace}-{target.name}"}})
+    return store
+
+
 def render_tree(tree: Path, workers: int = 3) -> Rendering:
-    """Run `fleet apply` once and `fleet test` for each bundle and target, on an exported tree.
+    """Run `fleet apply` once, `fleet target` per Bundle and `fleet deploy --dry-run` per
+    BundleDeployment, on an exported tree.
 
     A bundle whose folder has no fleet.yaml in this tree (an older revision) deploys nothing.
     """
     present = {n: f for n, f in BUNDLES.items() if (tree / f / "fleet.yaml").is_file()}
-    result = Rendering(tree, fleet_apply(tree, REPO_NAME, ["."]) if present else [])
-    jobs = [(t, name, folder) for t in targets(tree) for name, folder in present.items()]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        outputs = list(pool.map(lambda job: fleet_test(tree, job[2], job[0]), jobs))
-    for target in targets(tree):
+    bundles = fleet_apply(tree, REPO_NAME, ["."]) if present else []
+    result = Rendering(tree, bundles)
+    cluster_targets = targets(tree)
+    for target in cluster_targets:
         result.objects[target.name] = {name: None for name in BUNDLES}
-    for (target, name, _), objs in zip(jobs, outputs):
-        result.objects[target.name][name] = objs
+    if not bundles:
+        return result
+    by_label = {b["metadata"]["labels"]["facefleet.io/bundle"]: b for b in bundles}
+    workdir = CACHE / "targeting" / tree.name
+    workdir.mkdir(parents=True, exist_ok=True)
+    namespace, version = workspace(tree), kube_version(tree)
+    with serve(cluster_store(tree, cluster_targets), workdir / "kubeconfig.yaml") as kubeconfig, \
+            ThreadPoolExecutor(max_workers=workers) as pool:
+        names = [name for name in present if name in by_label]
+        targeted = list(pool.map(lambda n: fleet_target(by_label[n], namespace, kubeconfig, workdir), names))
+        jobs = [(name, cluster, content, deployment)
+                for name, (content, deployments) in zip(names, targeted) for cluster, deployment in deployments.items()]
+        outputs = list(pool.map(lambda job: fleet_deploy_dry_run(job[2], job[3], workdir, version), jobs))
+    for (name, cluster, _, _), objs in zip(jobs, outputs):
+        result.objects[cluster][name] = objs
     return result
 
 
@@ -49,7 +85,7 @@ def write(rendering: Rendering, out: Path) -> None:
         for stale in folder.glob("*.yaml"):
             stale.unlink()
         for name, objs in bundles.items():
-            header = f"# bundle {name} for a cluster in group {target_name!r}, rendered by `fleet test`\n"
+            header = f"# bundle {name} for a cluster in group {target_name!r}, rendered by `fleet target` + `fleet deploy --dry-run`\n"
             if objs is None:
                 body = "# no target matches: Fleet deploys nothing of this bundle here\n"
             else:
