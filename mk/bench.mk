@@ -9,7 +9,7 @@ BENCH_ARGS ?=
 BENCH_SUITES := login_latency identify load memory accuracy
 
 .PHONY: bench bench-report $(addprefix bench-,$(BENCH_SUITES)) bench-latency
-bench: venv weights database ## run every benchmark suite one after another (~45 min), refresh bench/README.md
+bench: venv weights database ## run every benchmark suite one after another (bench/README.md says how long), refresh bench/README.md
 	@failed=""; for s in $(BENCH_SUITES); do \
 	  echo "==> bench $$s"; \
 	  $(MAKE) --no-print-directory bench-$$s || failed="$$failed $$s"; \

@@ -18,11 +18,11 @@ from reliability_load import rss_kb, write_report
 from facefleet_testing.recognizer_api import assert_error, db_state, img, new_username
 
 RESULTS: dict[str, dict] = {}
-#: the full-size 25-megapixel case costs ~40 s of CPU on a busy 2-core machine: `make soak` only.
+#: the full-size 25-megapixel case is slow on a small machine: `make soak` only.
 LONG = float(os.environ.get("FACEFLEET_SOAK_S", "0")) > 0
 #: peak resident memory the batch may add over the warmed-up server. Bombs are refused from their
-#: header (~10 MB measured); a legitimate image at the 25-megapixel limit is decoded in full
-#: (measured +285 MB since the detector's finer pass is capped at 1.2 MP; 1.2 GB before).
+#: header; a legitimate image at the 25-megapixel limit is decoded in full (the measured growth is
+#: in tests/reliability/README.md).
 MAX_PEAK_GROWTH_MB = 600 if LONG else 300
 SKIP_SHORT = {"flat_25mp_under_limit"} if not LONG else set()
 

@@ -146,7 +146,8 @@ def test_upload_fallback_login(loopback_stack, open_browser, videos, username, t
 
 def test_stream_starts_reliably(loopback_stack, open_browser, videos):
     """Ten camera starts in a row, each must deliver frames to the server and survive a burst of
-    full reruns (checkbox clicks) while streaming: the streamlit-webrtc 0.79 run-count race killed ~1 in 20."""
+    full reruns (checkbox clicks) while streaming: the streamlit-webrtc 0.79 run-count race (ui/README.md)
+    killed some of them."""
     d = open_browser(videos["astronaut"])
     failures = []
     for i in range(10):

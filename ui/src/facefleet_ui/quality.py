@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-DETECT_WIDTH = 320  # detect on a downscaled copy: ~4x cheaper, boxes scaled back
+DETECT_WIDTH = 320  # detect on a downscaled copy (far cheaper), boxes scaled back
 cv2.setNumThreads(1)  # one frame at a time per session; extra threads only contend on small nodes
 
 
