@@ -84,8 +84,16 @@ def database_command() -> list[str]:
         sys.exit("[make run] no database: run `make database` (builds .tools/bin/ferretdb) or set MONGO_URL")
     data = DATA / "ferretdb"
     data.mkdir(parents=True, exist_ok=True)
-    return [str(ferretdb), "--handler=sqlite", f"--sqlite-url=file:{data}/", f"--state-dir={data}",
-            f"--listen-addr={HOST}:{DB_PORT}", "--debug-addr=-", "--telemetry=disable", "--log-level=error"]
+    return [
+        str(ferretdb),
+        "--handler=sqlite",
+        f"--sqlite-url=file:{data}/",
+        f"--state-dir={data}",
+        f"--listen-addr={HOST}:{DB_PORT}",
+        "--debug-addr=-",
+        "--telemetry=disable",
+        "--log-level=error",
+    ]
 
 
 def recognizer_command() -> list[str]:
@@ -170,8 +178,10 @@ def require_free(port: int, what: str) -> None:
     """Refuse to start next to another server on the same port (it would answer in our place)."""
     with socket.socket() as sock:
         if sock.connect_ex((HOST, port)) == 0:
-            raise SystemExit(f"[make run] {HOST}:{port} is already in use; stop whatever listens there "
-                             f"(another `make run`?) before starting {what}")
+            raise SystemExit(
+                f"[make run] {HOST}:{port} is already in use; stop whatever listens there "
+                f"(another `make run`?) before starting {what}"
+            )
 
 
 def wait_until(what: str, ok, sup: Supervisor, timeout_s: float = 120.0) -> None:

@@ -33,8 +33,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 @pytest.mark.parametrize("suite", sorted(SUITES))
 def test_suite_runs_on_tiny_input(suite: str, tmp_path: Path) -> None:
     env = {**os.environ, "DEEPFACE_HOME": os.environ.get("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))}
-    proc = subprocess.run([sys.executable, "-m", f"bench.{suite}", "--tiny", "--out", str(tmp_path)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
+    proc = subprocess.run(
+        [sys.executable, "-m", f"bench.{suite}", "--tiny", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
     assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
     doc = json.loads((tmp_path / f"{suite}.json").read_text())
     assert doc["suite"] == suite and doc["tiny"] is True

@@ -1,4 +1,5 @@
 """Postflight node checks, run by `make check-nodes PHASE=postflight` only (not by `make test`)."""
+
 from tools.nodecheck.model import Finding
 from tools.nodecheck.plugin import assert_finding
 

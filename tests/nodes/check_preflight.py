@@ -1,4 +1,5 @@
 """Preflight node checks, run by `make check-nodes` only (not collected by `make test`)."""
+
 from tools.nodecheck.model import Finding
 from tools.nodecheck.plugin import assert_finding
 

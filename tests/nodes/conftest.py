@@ -6,19 +6,20 @@ collects the node checks; the hooks below also ignore or skip them when the chec
 not loaded. The rules live in tools/nodecheck (the operator tool); this conftest holds the proof tests'
 fixtures (recorded outputs, rule contexts, a throwaway sshd).
 """
+
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pytest
 
 
-
 def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
     """Belt and braces: skip check_*.py unless the check-nodes plugin is loaded."""
-    if collection_path.name.startswith("check_") and collection_path.suffix == ".py":
-        if not config.pluginmanager.has_plugin("tools.nodecheck.plugin"):
-            return True
+    is_check = collection_path.name.startswith("check_") and collection_path.suffix == ".py"
+    if is_check and not config.pluginmanager.has_plugin("tools.nodecheck.plugin"):
+        return True
     return None
 
 
@@ -26,8 +27,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     """Named on the command line without the plugin, the node checks skip with a pointer."""
     if config.pluginmanager.has_plugin("tools.nodecheck.plugin"):
         return
-    skip = pytest.mark.skip(reason="node checks run through `make check-nodes` "
-                                   "(see tests/nodes/README.md)")
+    skip = pytest.mark.skip(reason="node checks run through `make check-nodes` (see tests/nodes/README.md)")
     for item in items:
         if item.path.name.startswith("check_") and item.path.parent == Path(__file__).resolve().parent:
             item.add_marker(skip)
@@ -56,12 +56,19 @@ def make_ctx() -> Callable[..., Any]:
     from tools.nodecheck.config import load_groups, load_kube_version, load_thresholds
     from tools.nodecheck.model import Context
 
-    def make(group: str = "edge", role: str = "server",
-             overrides: Mapping[str, Any] | None = None, **kw: Any) -> Context:
+    def make(
+        group: str = "edge", role: str = "server", overrides: Mapping[str, Any] | None = None, **kw: Any
+    ) -> Context:
         groups = load_groups()
-        return Context(group=group, role=role, settings=load_thresholds(overrides=overrides),
-                       group_spec=groups[group], all_groups=groups,
-                       kube_version=load_kube_version(), **kw)
+        return Context(
+            group=group,
+            role=role,
+            settings=load_thresholds(overrides=overrides),
+            group_spec=groups[group],
+            all_groups=groups,
+            kube_version=load_kube_version(),
+            **kw,
+        )
 
     return make
 
@@ -73,7 +80,7 @@ def sshd(tmp_path_factory):
 
     try:
         server = throwaway_sshd.start(tmp_path_factory.mktemp("sshd"))
-    except FileNotFoundError as exc:   # the proof must not vanish silently: fail, say why
+    except FileNotFoundError as exc:  # the proof must not vanish silently: fail, say why
         pytest.fail(str(exc), pytrace=False)
     yield server
     server.stop()

@@ -3,6 +3,7 @@ connection to a throwaway sshd on 127.0.0.1. The machine need not pass preflight
 compare each verdict with what Python itself reads from /proc, force every rule to fail with
 thresholds the host cannot meet, make rules pass where the host allows it, and pin postflight's
 messages on a machine without k3s."""
+
 from __future__ import annotations
 
 import http.server
@@ -12,8 +13,9 @@ import shutil
 import socket
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -32,8 +34,11 @@ def backend(request) -> dict[str, Any]:
     if request.param == "local":
         return {"address": "local://"}
     server = request.getfixturevalue("sshd")
-    return {"address": server.address, "ssh_config": str(server.ssh_config),
-            "ssh_identity_file": str(server.identity_file)}
+    return {
+        "address": server.address,
+        "ssh_config": str(server.ssh_config),
+        "ssh_identity_file": str(server.identity_file),
+    }
 
 
 _PLAIN: dict[tuple[str, str], dict[str, Finding]] = {}
@@ -47,14 +52,22 @@ def plain_preflight(backend: dict[str, Any], group: str) -> dict[str, Finding]:
     return _PLAIN[key]
 
 
-def run_checks(backend: dict[str, Any], group: str = "edge", phase: str = "preflight",
-               overrides: dict | None = None, rancher_url: str | None = None,
-               role: str = "server", **node_kw: Any) -> dict[str, Finding]:
-    node = NodeSpec(name="this-machine", address=backend["address"], group=group, role=role,
-                    **node_kw)
-    inventory = Inventory(nodes=(node,), rancher_url=rancher_url,
-                          ssh_config=backend.get("ssh_config"),
-                          ssh_identity_file=backend.get("ssh_identity_file"))
+def run_checks(
+    backend: dict[str, Any],
+    group: str = "edge",
+    phase: str = "preflight",
+    overrides: dict | None = None,
+    rancher_url: str | None = None,
+    role: str = "server",
+    **node_kw: Any,
+) -> dict[str, Finding]:
+    node = NodeSpec(name="this-machine", address=backend["address"], group=group, role=role, **node_kw)
+    inventory = Inventory(
+        nodes=(node,),
+        rancher_url=rancher_url,
+        ssh_config=backend.get("ssh_config"),
+        ssh_identity_file=backend.get("ssh_identity_file"),
+    )
     plan = Plan(inventory, load_thresholds(overrides=overrides), groups=load_groups())
     return {f.check: f for f in plan.check_node(node, phase)}
 
@@ -109,22 +122,36 @@ def closed_port() -> int:
 
 # ---------------------------------------------------------------- preflight through both backends
 def test_local_and_ssh_reach_the_same_verdicts(sshd):
-    ssh = {"address": sshd.address, "ssh_config": str(sshd.ssh_config),
-           "ssh_identity_file": str(sshd.identity_file)}
+    ssh = {"address": sshd.address, "ssh_config": str(sshd.ssh_config), "ssh_identity_file": str(sshd.identity_file)}
     for group in ("edge", "cloud"):
         local, remote = plain_preflight({"address": "local://"}, group), plain_preflight(ssh, group)
         assert statuses(local) == statuses(remote)
         assert local["reachable"].message == "this-machine answers over local"
         assert remote["reachable"].message == "this-machine answers over ssh"
-        for name in local.keys() - {"reachable", "memory", "disk"}:   # free memory/disk drift
+        for name in local.keys() - {"reachable", "memory", "disk"}:  # free memory/disk drift
             assert local[name].message == remote[name].message, name
 
 
 def test_preflight_verdicts_match_what_python_reads(backend):
     found = plain_preflight(backend, "cloud")
-    assert list(found) == ["reachable", "os", "cgroup_v2", "module_overlay", "module_br_netfilter",
-                           "ip_forward", "bridge_nf", "swap", "time_sync", "memory", "cpu_count",
-                           "cpu_features", "disk", "ports", "hostname", "rancher"]
+    assert list(found) == [
+        "reachable",
+        "os",
+        "cgroup_v2",
+        "module_overlay",
+        "module_br_netfilter",
+        "ip_forward",
+        "bridge_nf",
+        "swap",
+        "time_sync",
+        "memory",
+        "cpu_count",
+        "cpu_features",
+        "disk",
+        "ports",
+        "hostname",
+        "rancher",
+    ]
     assert found["reachable"].status == "pass"
     v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
     assert found["cgroup_v2"].status == ("pass" if v2 else "fail")
@@ -144,8 +171,11 @@ def test_preflight_verdicts_match_what_python_reads(backend):
     if os.uname().machine == "x86_64":
         assert found["cpu_features"].status == ("pass" if "avx" in flags else "fail")
     hostname = found["hostname"]
-    assert (hostname.message.startswith(socket.gethostname()) if hostname.status == "pass"
-            else f"hostname {socket.gethostname()!r}" in hostname.message)
+    assert (
+        hostname.message.startswith(socket.gethostname())
+        if hostname.status == "pass"
+        else f"hostname {socket.gethostname()!r}" in hostname.message
+    )
     assert found["rancher"].status == "skip"
     for f in found.values():
         if f.status == "fail":
@@ -164,18 +194,32 @@ def test_every_rule_fails_when_the_host_falls_short(backend):
         udp.bind(("127.0.0.1", 0))
         tport, uport = tcp.getsockname()[1], udp.getsockname()[1]
         port = closed_port()
-        found = run_checks(backend, "cloud", rancher_url=f"http://127.0.0.1:{port}", overrides={
-            "supported_os": {os_id: "999"}, "min_kernel": "99.1",
-            "cgroup_controllers": ["cpu", "memory", "pids", "nodecheck-none"],
-            "kernel_modules": ["overlay", "nodecheck_absent"],
-            "sysctls": {"ip_forward": {"net.ipv4.ip_forward": "7"},
-                        "bridge_nf": {"net.bridge.bridge-nf-call-iptables": "9"}},
-            "time_sync_daemons": ["nodecheck-ntpd"],
-            "groups": {"cloud": {"min_cpus": 4096, "min_memory_mib": 10**9,
-                                 "min_available_memory_mib": 10**9, "min_free_disk_gib": 10**7,
-                                 "cpu_features": {arch: ["nodecheck_flag"]}}},
-            "ports": {"server": {"tcp": {tport: "test listener"}, "udp": {uport: "test socket"}}},
-        })
+        found = run_checks(
+            backend,
+            "cloud",
+            rancher_url=f"http://127.0.0.1:{port}",
+            overrides={
+                "supported_os": {os_id: "999"},
+                "min_kernel": "99.1",
+                "cgroup_controllers": ["cpu", "memory", "pids", "nodecheck-none"],
+                "kernel_modules": ["overlay", "nodecheck_absent"],
+                "sysctls": {
+                    "ip_forward": {"net.ipv4.ip_forward": "7"},
+                    "bridge_nf": {"net.bridge.bridge-nf-call-iptables": "9"},
+                },
+                "time_sync_daemons": ["nodecheck-ntpd"],
+                "groups": {
+                    "cloud": {
+                        "min_cpus": 4096,
+                        "min_memory_mib": 10**9,
+                        "min_available_memory_mib": 10**9,
+                        "min_free_disk_gib": 10**7,
+                        "cpu_features": {arch: ["nodecheck_flag"]},
+                    }
+                },
+                "ports": {"server": {"tcp": {tport: "test listener"}, "udp": {uport: "test socket"}}},
+            },
+        )
     expected = {
         "os": f"expected {os_id} 999 or newer and kernel 99.1 or newer",
         "cgroup_v2": "expected ",
@@ -206,21 +250,32 @@ def test_rules_pass_where_the_host_allows(backend, rancher_stub, tmp_path):
     proc = subprocess.Popen([str(chronyd), "120"])
     osr = dict(re.findall(r'^(\w+)="?([^"\n]*)"?$', read("/etc/os-release"), re.M))
     arch = os.uname().machine
-    flag = sorted(set(re.search(r"^(?:flags|Features)\s*:(.*)$", read("/proc/cpuinfo"),
-                                re.M).group(1).split()))[0]
+    flag = sorted(set(re.search(r"^(?:flags|Features)\s*:(.*)$", read("/proc/cpuinfo"), re.M).group(1).split()))[0]
     try:
-        found = run_checks(backend, "cloud", rancher_url=rancher_stub + "/", overrides={
-            "supported_os": {osr["ID"]: "0"}, "min_kernel": "2.6", "architectures": [arch],
-            "sysctls": {"ip_forward": {"net.ipv4.ip_forward": read(
-                "/proc/sys/net/ipv4/ip_forward").strip()}},
-            "groups": {"cloud": {"min_cpus": 1, "min_memory_mib": 1, "min_available_memory_mib": 1,
-                                 "min_free_disk_gib": 0, "cpu_features": {arch: [flag]}}},
-        })
+        found = run_checks(
+            backend,
+            "cloud",
+            rancher_url=rancher_stub + "/",
+            overrides={
+                "supported_os": {osr["ID"]: "0"},
+                "min_kernel": "2.6",
+                "architectures": [arch],
+                "sysctls": {"ip_forward": {"net.ipv4.ip_forward": read("/proc/sys/net/ipv4/ip_forward").strip()}},
+                "groups": {
+                    "cloud": {
+                        "min_cpus": 1,
+                        "min_memory_mib": 1,
+                        "min_available_memory_mib": 1,
+                        "min_free_disk_gib": 0,
+                        "cpu_features": {arch: [flag]},
+                    }
+                },
+            },
+        )
     finally:
         proc.kill()
         proc.wait()
-    for name in ("os", "ip_forward", "time_sync", "memory", "cpu_count", "cpu_features", "disk",
-                 "rancher"):
+    for name in ("os", "ip_forward", "time_sync", "memory", "cpu_count", "cpu_features", "disk", "rancher"):
         assert found[name].status == "pass", found[name]
     assert found["time_sync"].message.startswith("chronyd running")
     assert found["rancher"].message == f"{rancher_stub}/ping answered HTTP 200"
@@ -230,7 +285,8 @@ def test_rancher_answering_something_else_fails(backend, rancher_stub):
     found = run_checks(backend, rancher_url=rancher_stub + "/not-rancher")
     assert found["rancher"].message == (
         f"rancher: found HTTP 404 from {rancher_stub}/not-rancher/ping, expected HTTP 200 (pong); "
-        "fix: check that the URL points at the Rancher server itself, not a proxy page.")
+        "fix: check that the URL points at the Rancher server itself, not a proxy page."
+    )
 
 
 # ---------------------------------------------------------------- postflight here: no k3s
@@ -240,72 +296,99 @@ SHELL_NOT_FOUND = r"(/bin/)?sh: (1: k3s: not found|line 1: k3s: command not foun
 @pytest.mark.skipif(shutil.which("k3s") is not None, reason="k3s is installed on this machine")
 def test_postflight_fails_here_with_helpful_messages(backend):
     found = run_checks(backend, "edge", phase="postflight")
-    assert list(found) == ["reachable", "k3s_service", "k3s_config", "node_ready", "node_version",
-                           "node_labels", "node_taints", "fleet_agent", "facefleet_pods",
-                           "recognizer_readyz"]
+    assert list(found) == [
+        "reachable",
+        "k3s_service",
+        "k3s_config",
+        "node_ready",
+        "node_version",
+        "node_labels",
+        "node_taints",
+        "fleet_agent",
+        "facefleet_pods",
+        "recognizer_readyz",
+    ]
     assert statuses(found) == {"reachable": "pass", **dict.fromkeys(list(found)[1:], "fail")}
-    if not os.path.isdir("/run/systemd/system"):   # no systemd as PID 1 (a container or sandbox)
+    if not os.path.isdir("/run/systemd/system"):  # no systemd as PID 1 (a container or sandbox)
         assert found["k3s_service"].message == (
             "k3s_service: found no systemd on this host (System has not been booted with systemd "
             "as init system (PID 1). Can't operate.), so no k3s service, expected k3s active and "
             "enabled under systemd; fix: run the check on the machine itself (not a container) "
-            "and install k3s with `curl -sfL https://get.k3s.io | sh -`.")
+            "and install k3s with `curl -sfL https://get.k3s.io | sh -`."
+        )
     else:
         assert found["k3s_service"].message.startswith("k3s_service: found k3s inactive and ")
-    assert re.fullmatch(re.escape(
-        "k3s_config: found no readable /etc/rancher/k3s/config.yaml (stat: cannot ") + r"statx? " +
-        re.escape("'/etc/rancher/k3s/config.yaml': No such file or directory), expected "
-                  "/etc/rancher/k3s/config.yaml owned by root:root with mode 0600; fix: write the "
-                  "k3s settings there before installing, then `chown root:root "
-                  "/etc/rancher/k3s/config.yaml && chmod 600 /etc/rancher/k3s/config.yaml` (it "
-                  "can hold the cluster token)."), found["k3s_config"].message)
+    assert re.fullmatch(
+        re.escape("k3s_config: found no readable /etc/rancher/k3s/config.yaml (stat: cannot ")
+        + r"statx? "
+        + re.escape(
+            "'/etc/rancher/k3s/config.yaml': No such file or directory), expected "
+            "/etc/rancher/k3s/config.yaml owned by root:root with mode 0600; fix: write the "
+            "k3s settings there before installing, then `chown root:root "
+            "/etc/rancher/k3s/config.yaml && chmod 600 /etc/rancher/k3s/config.yaml` (it "
+            "can hold the cluster token)."
+        ),
+        found["k3s_config"].message,
+    )
     node = socket.gethostname().lower()
-    fix = ("; fix: run postflight after k3s is installed and the node has joined, and for an "
-           "agent set kubectl_host in the inventory to a server.")
+    fix = (
+        "; fix: run postflight after k3s is installed and the node has joined, and for an "
+        "agent set kubectl_host in the inventory to a server."
+    )
     cluster = {
         "node_ready": (f"k3s kubectl get node {node} -o json", "the node Ready"),
         "node_version": (f"k3s kubectl get node {node} -o json", "kubelet v1.31.x"),
         "node_labels": (f"k3s kubectl get node {node} -o json", "the group's node labels"),
         "node_taints": (f"k3s kubectl get node {node} -o json", "the group's node taints"),
-        "fleet_agent": ("k3s kubectl get pods -n cattle-fleet-system -o json",
-                        "a Ready fleet-agent pod in cattle-fleet-system"),
-        "facefleet_pods": ("k3s kubectl get pods -n facefleet -o json",
-                           "every pod in facefleet Ready"),
-        "recognizer_readyz": ("k3s kubectl get pods -n facefleet -o json",
-                              "HTTP 200 from the recognizer's /readyz through its Service"),
+        "fleet_agent": (
+            "k3s kubectl get pods -n cattle-fleet-system -o json",
+            "a Ready fleet-agent pod in cattle-fleet-system",
+        ),
+        "facefleet_pods": ("k3s kubectl get pods -n facefleet -o json", "every pod in facefleet Ready"),
+        "recognizer_readyz": (
+            "k3s kubectl get pods -n facefleet -o json",
+            "HTTP 200 from the recognizer's /readyz through its Service",
+        ),
     }
     for name, (command, wanted) in cluster.items():
-        pattern = (re.escape(f"{name}: found `{command}` failing (") + SHELL_NOT_FOUND +
-                   re.escape(f"), expected {wanted}{fix}"))
+        pattern = (
+            re.escape(f"{name}: found `{command}` failing (")
+            + SHELL_NOT_FOUND
+            + re.escape(f"), expected {wanted}{fix}")
+        )
         assert re.fullmatch(pattern, found[name].message), found[name].message
 
 
 def test_agent_without_a_server_in_the_inventory_says_so(backend):
     found = run_checks(backend, "edge", phase="postflight", role="agent")
-    assert found["node_ready"].message.startswith(
-        "node_ready: found `k3s kubectl get node ")
-    assert "failing (no server in the inventory to run kubectl on for this agent)" in \
-        found["node_ready"].message
+    assert found["node_ready"].message.startswith("node_ready: found `k3s kubectl get node ")
+    assert "failing (no server in the inventory to run kubectl on for this agent)" in found["node_ready"].message
     assert "k3s-agent" in found["k3s_service"].message
 
 
 # ---------------------------------------------------------------- hosts that cannot be reached
 def test_unreachable_host_is_one_clear_line(sshd):
     port = closed_port()
-    found = run_checks({"address": f"ssh://root@127.0.0.1:{port}",
-                        "ssh_config": str(sshd.ssh_config),
-                        "ssh_identity_file": str(sshd.identity_file)})
+    found = run_checks(
+        {
+            "address": f"ssh://root@127.0.0.1:{port}",
+            "ssh_config": str(sshd.ssh_config),
+            "ssh_identity_file": str(sshd.identity_file),
+        }
+    )
     assert found["reachable"].message == (
         f"reachable: found no connection to ssh://root@127.0.0.1:{port} (ssh: connect to host "
         f"127.0.0.1 port {port}: Connection refused), expected a shell on the host; fix: check "
         "the address and port, that sshd runs there and that the inventory's user and key are "
-        "authorised.")
+        "authorised."
+    )
     assert {f.status for name, f in found.items() if name != "reachable"} == {"skip"}
 
 
 def test_wrong_key_is_reported_as_unreachable(sshd):
-    found = run_checks({"address": sshd.address, "ssh_config": str(sshd.ssh_config),
-                        "ssh_identity_file": str(sshd.other_key)})
+    found = run_checks(
+        {"address": sshd.address, "ssh_config": str(sshd.ssh_config), "ssh_identity_file": str(sshd.other_key)}
+    )
     assert found["reachable"].status == "fail"
     assert "(root@127.0.0.1: Permission denied (publickey).)" in found["reachable"].message
 
@@ -313,15 +396,20 @@ def test_wrong_key_is_reported_as_unreachable(sshd):
 def test_unreachable_kubectl_host_is_named_in_each_cluster_check(sshd):
     port = closed_port()
     kube = f"ssh://root@127.0.0.1:{port}"
-    found = run_checks({"address": "local://", "ssh_config": str(sshd.ssh_config),
-                        "ssh_identity_file": str(sshd.identity_file)}, "edge",
-                       phase="postflight", role="agent", kubectl_host=kube)
+    found = run_checks(
+        {"address": "local://", "ssh_config": str(sshd.ssh_config), "ssh_identity_file": str(sshd.identity_file)},
+        "edge",
+        phase="postflight",
+        role="agent",
+        kubectl_host=kube,
+    )
     assert found["reachable"].status == "pass"
     for name in ("node_ready", "node_labels", "fleet_agent", "recognizer_readyz"):
         assert found[name].message == (
             f"{name}: found {kube} unreachable while checking (ssh: connect to host 127.0.0.1 "
             f"port {port}: Connection refused), expected the connection to stay up; fix: check "
-            "the network and run the checks again.")
+            "the network and run the checks again."
+        )
 
 
 def test_recorded_outputs_replay_to_the_same_findings(backend, tmp_path):
@@ -330,8 +418,9 @@ def test_recorded_outputs_replay_to_the_same_findings(backend, tmp_path):
     import json
 
     node = NodeSpec(name="this-machine", address=backend["address"], group="cloud")
-    inventory = Inventory(nodes=(node,), ssh_config=backend.get("ssh_config"),
-                          ssh_identity_file=backend.get("ssh_identity_file"))
+    inventory = Inventory(
+        nodes=(node,), ssh_config=backend.get("ssh_config"), ssh_identity_file=backend.get("ssh_identity_file")
+    )
     plan = Plan(inventory, load_thresholds(), groups=load_groups())
     live = plan.check_node(node, "preflight") + plan.check_node(node, "postflight")
     saved = tmp_path / "recording.json"
@@ -339,6 +428,5 @@ def test_recorded_outputs_replay_to_the_same_findings(backend, tmp_path):
     recorded = json.loads(saved.read_text())
     assert "cat /proc/cpuinfo" in recorded["node"] and "echo nodecheck-ok" in recorded["node"]
     offline = Plan(Inventory(nodes=(node,)), load_thresholds(), groups=load_groups())
-    replayed = offline.check_node(node, "preflight", recorded) + \
-        offline.check_node(node, "postflight", recorded)
+    replayed = offline.check_node(node, "preflight", recorded) + offline.check_node(node, "postflight", recorded)
     assert replayed == live

@@ -1,6 +1,7 @@
 """A throwaway OpenSSH server on 127.0.0.1 for the proof tests: its own host key, one user key,
 root login by key only, stopped when the test session ends. Nothing outside the temp folder is
 touched except /run/sshd, the privilege-separation folder Debian's sshd insists on."""
+
 from __future__ import annotations
 
 import getpass
@@ -21,17 +22,16 @@ def free_port() -> int:
 
 
 def keygen(path: Path) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "nodecheck-test",
-                    "-f", str(path)], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "nodecheck-test", "-f", str(path)], check=True)
 
 
 @dataclass
 class Sshd:
     port: int
-    address: str            # ssh://root@127.0.0.1:PORT
-    ssh_config: Path        # pins the host key (StrictHostKeyChecking yes)
-    identity_file: Path     # the authorised user key
-    other_key: Path         # a key sshd does not accept
+    address: str  # ssh://root@127.0.0.1:PORT
+    ssh_config: Path  # pins the host key (StrictHostKeyChecking yes)
+    identity_file: Path  # the authorised user key
+    other_key: Path  # a key sshd does not accept
     process: subprocess.Popen
 
     def stop(self) -> None:
@@ -82,9 +82,10 @@ Host 127.0.0.1
 """)
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    log = open(workdir / "sshd.log", "wb")
-    proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    log = open(workdir / "sshd.log", "wb")  # noqa: SIM115 - the child writes it for its whole life
+    proc = subprocess.Popen(
+        [str(SSHD), "-D", "-e", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -39,8 +39,9 @@ def _check(requirements: list[Requirement], lock: Path) -> None:
     for req in requirements:
         name = canonicalize_name(req.name)
         assert name in locked, f"{req} is declared but not in {lock.name}: {HINT}"
-        assert req.specifier.contains(locked[name], prereleases=True), \
+        assert req.specifier.contains(locked[name], prereleases=True), (
             f"{lock.name} pins {name}=={locked[name]}, outside {req}: {HINT}"
+        )
 
 
 @pytest.mark.parametrize("image", sorted(IMAGES))

@@ -1,5 +1,6 @@
 """The rehearsal's clusters for the scenario in this folder: started once for the module, stopped
 after it (unless REHEARSAL_KEEP=1, as `make rehearsal KEEP=1` sets), logs kept either way."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,8 @@ import time
 
 import pytest
 
-from tools.rehearsal import procs, stack as rehearsal_stack
+from tools.rehearsal import procs
+from tools.rehearsal import stack as rehearsal_stack
 from tools.rehearsal.layout import ARTIFACTS, BIN, FLEET_CLI
 from tools.rehearsal.report import Report
 
@@ -25,8 +27,18 @@ def report() -> Report:
 
 @pytest.fixture(scope="module")
 def stack(report: Report):
-    missing = [p.name for p in (BIN / "kube-apiserver", BIN / "etcd", BIN / "kwok", BIN / "fleetcontroller",
-                                BIN / "fleetagent", FLEET_CLI) if not p.exists()]
+    missing = [
+        p.name
+        for p in (
+            BIN / "kube-apiserver",
+            BIN / "etcd",
+            BIN / "kwok",
+            BIN / "fleetcontroller",
+            BIN / "fleetagent",
+            FLEET_CLI,
+        )
+        if not p.exists()
+    ]
     if missing:
         pytest.fail(f"rehearsal engines missing ({', '.join(missing)}): run `make rehearsal-engines`")
     started = time.monotonic()

@@ -2,6 +2,7 @@
 real edge and cloud control planes (tools/rehearsal/). The tests run in order, each one a step
 of the scenario an operator would walk through before pushing to fifty sites; every assertion
 reads the three API servers."""
+
 from __future__ import annotations
 
 import re
@@ -23,9 +24,21 @@ pytestmark = pytest.mark.slow
 ROLLOUT_TIMEOUT = 300
 CLUSTERS = [EDGE.name, CLOUD.name]
 # Kinds the charts create in the facefleet namespace, compared before and after each commit.
-TRACKED = ("Deployment", "StatefulSet", "Service", "ConfigMap", "NetworkPolicy", "ResourceQuota",
-           "LimitRange", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Ingress", "CronJob",
-           "ServiceAccount", "PersistentVolumeClaim")
+TRACKED = (
+    "Deployment",
+    "StatefulSet",
+    "Service",
+    "ConfigMap",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+    "Ingress",
+    "CronJob",
+    "ServiceAccount",
+    "PersistentVolumeClaim",
+)
 ORDER = [("base", "database"), ("database", "recognizer"), ("recognizer", "ui"), ("turn", "ui")]
 STATE: dict = {}  # what one step hands to the next: commits, snapshots, timings
 
@@ -58,19 +71,29 @@ def _changed(before: dict[str, dict], after: dict[str, dict]) -> set[str]:
 
 def _rewritten(before: dict[str, dict], after: dict[str, dict]) -> set[str]:
     """Objects written at all (a new resourceVersion) other than by their status."""
-    return {k for k in before.keys() & after.keys()
-            if before[k]["metadata"]["resourceVersion"] != after[k]["metadata"]["resourceVersion"]
-            and _content(before[k]) == _content(after[k])
-            and before[k].get("status") == after[k].get("status")} | _changed(before, after)
+    return {
+        k
+        for k in before.keys() & after.keys()
+        if before[k]["metadata"]["resourceVersion"] != after[k]["metadata"]["resourceVersion"]
+        and _content(before[k]) == _content(after[k])
+        and before[k].get("status") == after[k].get("status")
+    } | _changed(before, after)
 
 
 def _wait_rollout(stack: Stack, commit: str, clusters: list[str], what: str, timeout: float = ROLLOUT_TIMEOUT) -> float:
     started = time.monotonic()
     try:
-        wait_for(f"{what}: every bundle Ready at {commit[:12]} on {', '.join(clusters)}",
-                 lambda: dashboard.converged(stack.management, commit, clusters), timeout=timeout, interval=1)
+        wait_for(
+            f"{what}: every bundle Ready at {commit[:12]} on {', '.join(clusters)}",
+            lambda: dashboard.converged(stack.management, commit, clusters),
+            timeout=timeout,
+            interval=1,
+        )
     except TimeoutError as err:
-        reasons = "\n  ".join(dashboard.not_ready_reasons(stack.management, clusters)) or "(no BundleDeployment reports a reason)"
+        reasons = (
+            "\n  ".join(dashboard.not_ready_reasons(stack.management, clusters))
+            or "(no BundleDeployment reports a reason)"
+        )
         raise AssertionError(f"{err}\nnot ready:\n  {reasons}") from None
     return time.monotonic() - started
 
@@ -81,22 +104,30 @@ def _commit(message: str, path: str, old: str, new: str) -> tuple[str, float]:
         text = file.read_text()
         assert text.count(old) == 1, f"{path}: expected exactly one {old!r}"
         file.write_text(text.replace(old, new))
+
     sha = gitserver.commit(message, edit)
     return sha, time.monotonic()
 
 
 def _plan(previous: str) -> dict[str, set[str]]:
     """`make plan REV=<previous>` run in the rehearsal's working clone: group -> changed objects."""
-    proc = subprocess.run([sys.executable, "-m", "tools.gitops.plan", previous], cwd=gitserver.WORK,
-                          capture_output=True, text=True, timeout=600,
-                          env={"PATH": f"{ROOT / '.tools' / 'bin'}:/usr/bin:/bin", "HOME": str(gitserver.WORK)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.gitops.plan", previous],
+        cwd=gitserver.WORK,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PATH": f"{ROOT / '.tools' / 'bin'}:/usr/bin:/bin", "HOME": str(gitserver.WORK)},
+    )
     assert proc.returncode == 0, f"make plan failed:\n{proc.stderr}"
     groups: dict[str, set[str]] = {}
     current = None
     for line in proc.stdout.splitlines():
         if m := re.match(r"== clusters in group '(\w+)'", line):
             current = groups.setdefault(m.group(1), set())
-        elif current is not None and (m := re.match(r"[~+-] (?:changed|added|removed)\s+\w+: (\w+)/(?:[^/]+/)?(\S+)", line)):
+        elif current is not None and (
+            m := re.match(r"[~+-] (?:changed|added|removed)\s+\w+: (\w+)/(?:[^/]+/)?(\S+)", line)
+        ):
             current.add(f"{m.group(1)}/{m.group(2)}")
     STATE.setdefault("plans", []).append(proc.stdout)
     return groups
@@ -122,8 +153,10 @@ def test_first_rollout(stack: Stack, report) -> None:
             ready = _conditions_time(bds[before], "Ready")
             deployed = _conditions_time(bds[after], "Deployed")
             assert ready and deployed, f"{cluster}: {before}/{after} BundleDeployments lack status times"
-            assert deployed >= ready, (f"{cluster}: bundle {after} was deployed at {deployed}, before its "
-                                       f"dependency {before} was Ready at {ready}")
+            assert deployed >= ready, (
+                f"{cluster}: bundle {after} was deployed at {deployed}, before its "
+                f"dependency {before} was Ready at {ready}"
+            )
             order[f"{cluster}: {before} Ready -> {after} Deployed"] = f"{ready} -> {deployed}"
         kube = stack.kubes[cluster]
         releases = {s["metadata"]["labels"].get("name") for s in kube.list("Secret", APP_NAMESPACE, "owner=helm")}
@@ -171,14 +204,19 @@ def test_placement_and_policy(stack: Stack, report) -> None:
         for pod in pods:
             node = pod["spec"].get("nodeName")
             assert pod["status"].get("phase") in ("Running", "Succeeded"), (
-                f"{cluster}: pod {pod['metadata']['name']} is {pod['status'].get('phase')} on {node}")
+                f"{cluster}: pod {pod['metadata']['name']} is {pod['status'].get('phase')} on {node}"
+            )
             if group == "edge":
                 assert node in edge_nodes, f"edge-1: pod {pod['metadata']['name']} runs on {node}, not an edge node"
             else:
                 assert node not in edge_nodes, f"cloud-1: pod {pod['metadata']['name']} runs on the edge node {node}"
         facts[f"{cluster} pods"] = sorted(f"{p['metadata']['name']}@{p['spec']['nodeName']}" for p in pods)
-        members = [p for p in pods if p["metadata"]["name"].startswith("facefleet-database-")
-                   and "job-name" not in p["metadata"].get("labels", {})]
+        members = [
+            p
+            for p in pods
+            if p["metadata"]["name"].startswith("facefleet-database-")
+            and "job-name" not in p["metadata"].get("labels", {})
+        ]
         want_members = 3 if group == "cloud" else 1  # the home's replica set; FerretDB alone on the edge
         assert len(members) == want_members, f"{cluster}: {len(members)} database pods, want {want_members}"
         nodes = {p["spec"]["nodeName"] for p in members}
@@ -193,7 +231,8 @@ def test_placement_and_policy(stack: Stack, report) -> None:
                 key = f"{obj['kind']}/{obj['metadata']['name']}"
                 if obj["kind"] not in TRACKED:
                     assert kube.get(obj["kind"], obj["metadata"]["name"], APP_NAMESPACE) is not None, (
-                        f"{cluster}: bundle {bundle} renders {key}, which is not on the cluster")
+                        f"{cluster}: bundle {bundle} renders {key}, which is not on the cluster"
+                    )
                     continue
                 assert key in live, f"{cluster}: bundle {bundle} renders {key}, which is not on the cluster"
                 want = (obj.get("spec") or {}).get("replicas")
@@ -201,21 +240,36 @@ def test_placement_and_policy(stack: Stack, report) -> None:
                 if want is not None:
                     assert have == want, f"{cluster}: {key} has {have} replicas, the {group} overlay says {want}"
                 if obj["kind"] == "ResourceQuota":
-                    assert live[key]["spec"]["hard"] == obj["spec"]["hard"], f"{cluster}: {key} differs from the overlay"
+                    assert live[key]["spec"]["hard"] == obj["spec"]["hard"], (
+                        f"{cluster}: {key} differs from the overlay"
+                    )
         facts[f"{cluster} objects"] = len(live)
 
         ns = kube.get("Namespace", APP_NAMESPACE)
         assert ns["metadata"]["labels"].get("pod-security.kubernetes.io/enforce") == "restricted", (
-            f"{cluster}: namespace {APP_NAMESPACE} does not enforce restricted")
+            f"{cluster}: namespace {APP_NAMESPACE} does not enforce restricted"
+        )
         # Admission again, for every pod as it runs: a server-side dry run shows any warning.
         for pod in pods:
-            body = {"apiVersion": "v1", "kind": "Pod", "spec": pod["spec"] | {"nodeName": None},
-                    "metadata": {"generateName": "admission-check-", "namespace": APP_NAMESPACE,
-                                 "labels": {"rehearsal": "dry-run"}}}
-            response = kube.request("POST", f"/api/v1/namespaces/{APP_NAMESPACE}/pods", params={"dryRun": "All"}, json=body)
-            assert response.status_code == 201, f"{cluster}: pod {pod['metadata']['name']} refused: {response.text[:300]}"
+            body = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "spec": pod["spec"] | {"nodeName": None},
+                "metadata": {
+                    "generateName": "admission-check-",
+                    "namespace": APP_NAMESPACE,
+                    "labels": {"rehearsal": "dry-run"},
+                },
+            }
+            response = kube.request(
+                "POST", f"/api/v1/namespaces/{APP_NAMESPACE}/pods", params={"dryRun": "All"}, json=body
+            )
+            assert response.status_code == 201, (
+                f"{cluster}: pod {pod['metadata']['name']} refused: {response.text[:300]}"
+            )
             assert "warning" not in {k.lower() for k in response.headers}, (
-                f"{cluster}: pod {pod['metadata']['name']} admitted with a warning: {response.headers.get('warning')}")
+                f"{cluster}: pod {pod['metadata']['name']} admitted with a warning: {response.headers.get('warning')}"
+            )
         assert kube.list("NetworkPolicy", APP_NAMESPACE), f"{cluster}: no NetworkPolicy"
         referenced = set().union(*(_secret_refs(p) for p in pods))
         present = {s["metadata"]["name"] for s in kube.list("Secret", APP_NAMESPACE)}
@@ -225,7 +279,9 @@ def test_placement_and_policy(stack: Stack, report) -> None:
         for claim in kube.list("PersistentVolumeClaim", APP_NAMESPACE):
             where = f"{cluster}: claim {claim['metadata']['name']}"
             assert claim["status"].get("phase") == "Bound", f"{where} is {claim['status'].get('phase')}"
-            assert claim["spec"].get("storageClassName") == want_class, f"{where} uses {claim['spec'].get('storageClassName')}"
+            assert claim["spec"].get("storageClassName") == want_class, (
+                f"{where} uses {claim['spec'].get('storageClassName')}"
+            )
     report.add("2 placement and policy", time.monotonic() - started, dashboard.snapshot(stack.management), **facts)
 
 
@@ -234,8 +290,12 @@ def test_edge_only_commit_changes_only_edge(stack: Stack, report) -> None:
     """A commit to the edge overlay alone changes exactly what `make plan` predicted, on edge-1 only."""
     before = {c: _apps_objects(stack.kubes[c]) for c in CLUSTERS}
     previous = gitserver.head()
-    commit, pushed = _commit("rehearsal: more CPU for the edge recognizer", "apps/recognizer/fleet.yaml",
-                             "requests: {cpu: 250m, memory: 640Mi}", "requests: {cpu: 300m, memory: 640Mi}")
+    commit, pushed = _commit(
+        "rehearsal: more CPU for the edge recognizer",
+        "apps/recognizer/fleet.yaml",
+        "requests: {cpu: 250m, memory: 640Mi}",
+        "requests: {cpu: 300m, memory: 640Mi}",
+    )
     seconds = _wait_rollout(stack, commit, CLUSTERS, "edge-only commit")
     STATE.setdefault("commit_to_ready_s", []).append(time.monotonic() - pushed)
     time.sleep(3)  # a late write would show now
@@ -247,12 +307,19 @@ def test_edge_only_commit_changes_only_edge(stack: Stack, report) -> None:
     assert plan.get("cloud", set()) == set(), f"make plan predicted cloud changes: {sorted(plan.get('cloud', set()))}"
     assert observed[EDGE.name], "the edge commit changed nothing on edge-1"
     assert observed[EDGE.name] == plan.get("edge", set()), (
-        f"edge-1: make plan predicted {sorted(plan.get('edge', set()))}, observed {sorted(observed[EDGE.name])}")
+        f"edge-1: make plan predicted {sorted(plan.get('edge', set()))}, observed {sorted(observed[EDGE.name])}"
+    )
     deployment = stack.edge.get("Deployment", "facefleet-recognizer", APP_NAMESPACE)
     assert deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "300m"
     STATE["before_both"] = after
-    report.add("3 edge-only commit", seconds, dashboard.snapshot(stack.management), commit=commit,
-               planned={g: sorted(v) for g, v in plan.items()}, observed={c: sorted(v) for c, v in observed.items()})
+    report.add(
+        "3 edge-only commit",
+        seconds,
+        dashboard.snapshot(stack.management),
+        commit=commit,
+        planned={g: sorted(v) for g, v in plan.items()},
+        observed={c: sorted(v) for c, v in observed.items()},
+    )
 
 
 # 4 ---------------------------------------------------------------------------------------------
@@ -262,24 +329,44 @@ def test_offline_edge_never_holds_back_cloud(stack: Stack, report) -> None:
     fleet.stop_agent(EDGE)
     stack.planes[EDGE.name].stop_server()
     assert not stack.edge.ready(), "edge-1's API server still answers after being stopped"
-    commit, pushed = _commit("rehearsal: shorter tokens everywhere", "apps/recognizer/values.yaml",
-                             "tokenTtlSeconds: 900", "tokenTtlSeconds: 600")
+    commit, pushed = _commit(
+        "rehearsal: shorter tokens everywhere",
+        "apps/recognizer/values.yaml",
+        "tokenTtlSeconds: 900",
+        "tokenTtlSeconds: 600",
+    )
     cloud_s = _wait_rollout(stack, commit, [CLOUD.name], "cloud while edge-1 is offline")
-    env = {e["name"]: e.get("value") for e in stack.cloud.get("Deployment", "facefleet-recognizer", APP_NAMESPACE)
-           ["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    env = {
+        e["name"]: e.get("value")
+        for e in stack.cloud.get("Deployment", "facefleet-recognizer", APP_NAMESPACE)["spec"]["template"]["spec"][
+            "containers"
+        ][0].get("env", [])
+    }
     assert env.get("FACEFLEET_TOKEN_TTL_S") == "600", f"cloud-1 recognizer env: {env}"
     offline_board = dashboard.snapshot(stack.management)
-    assert not dashboard.converged(stack.management, commit, [EDGE.name]), "edge-1 reported the new commit while offline"
+    assert not dashboard.converged(stack.management, commit, [EDGE.name]), (
+        "edge-1 reported the new commit while offline"
+    )
 
     stack.planes[EDGE.name].start_server()
     fleet.start_agent(stack.edge, EDGE)
     edge_s = _wait_rollout(stack, commit, CLUSTERS, "edge-1 back online")
-    env = {e["name"]: e.get("value") for e in stack.edge.get("Deployment", "facefleet-recognizer", APP_NAMESPACE)
-           ["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    env = {
+        e["name"]: e.get("value")
+        for e in stack.edge.get("Deployment", "facefleet-recognizer", APP_NAMESPACE)["spec"]["template"]["spec"][
+            "containers"
+        ][0].get("env", [])
+    }
     assert env.get("FACEFLEET_TOKEN_TTL_S") == "600", f"edge-1 recognizer env after reconnecting: {env}"
-    report.add("4 edge offline", time.monotonic() - started, dashboard.snapshot(stack.management), commit=commit,
-               cloud_ready_while_edge_offline_s=round(cloud_s, 1), edge_caught_up_s=round(edge_s, 1),
-               dashboard_while_offline=offline_board["bundles"].get("recognizer"))
+    report.add(
+        "4 edge offline",
+        time.monotonic() - started,
+        dashboard.snapshot(stack.management),
+        commit=commit,
+        cloud_ready_while_edge_offline_s=round(cloud_s, 1),
+        edge_caught_up_s=round(edge_s, 1),
+        dashboard_while_offline=offline_board["bundles"].get("recognizer"),
+    )
 
 
 # 5 ---------------------------------------------------------------------------------------------
@@ -301,7 +388,9 @@ def test_revert_restores_previous_objects(stack: Stack, report) -> None:
         for key, obj in before.items():
             kind, name = key.split("/", 1)
             if kind in ("Deployment", "StatefulSet"):
-                assert _template(kube, kind, name) == obj["spec"]["template"], f"{cluster}: {key} differs from before the reverted commit"
+                assert _template(kube, kind, name) == obj["spec"]["template"], (
+                    f"{cluster}: {key} differs from before the reverted commit"
+                )
     report.add("5 revert", seconds, dashboard.snapshot(stack.management), commit=sha)
 
 
@@ -320,10 +409,12 @@ def test_drift(stack: Stack, report) -> None:
     stack.cloud.patch("Deployment", hpa_target, {"spec": {"replicas": 3}}, APP_NAMESPACE)
     time.sleep(20)  # more than the agent's drift and status intervals
     assert stack.cloud.get("Deployment", hpa_target, APP_NAMESPACE)["spec"]["replicas"] == 3, (
-        "Fleet moved replicas back that the HPA owns")
+        "Fleet moved replicas back that the HPA owns"
+    )
     assert dashboard.converged(stack.management, commit, CLUSTERS), (
         "replicas changed as an HPA would made a bundle not Ready: "
-        + "; ".join(dashboard.not_ready_reasons(stack.management, CLUSTERS)))
+        + "; ".join(dashboard.not_ready_reasons(stack.management, CLUSTERS))
+    )
 
     # Not allowed: an edited NetworkPolicy (the recognizer's, opened to every pod). Fleet compares
     # the fields the chart sets, so the edit replaces one: the ingress rules.
@@ -339,9 +430,13 @@ def test_drift(stack: Stack, report) -> None:
 
     wait_for(f"edge-1: NetworkPolicy {name} put back by correctDrift", put_back, timeout=120, interval=0.5)
     _wait_rollout(stack, commit, CLUSTERS, "after drift correction", timeout=120)
-    report.add("6 drift", time.monotonic() - started, dashboard.snapshot(stack.management),
-               allowed_change="cloud-1 recognizer replicas 3 (HPA-owned): bundles stayed Ready",
-               forbidden_change=f"edge-1 NetworkPolicy {name} opened: states seen {sorted(seen)}, put back")
+    report.add(
+        "6 drift",
+        time.monotonic() - started,
+        dashboard.snapshot(stack.management),
+        allowed_change="cloud-1 recognizer replicas 3 (HPA-owned): bundles stayed Ready",
+        forbidden_change=f"edge-1 NetworkPolicy {name} opened: states seen {sorted(seen)}, put back",
+    )
 
 
 # 7 ---------------------------------------------------------------------------------------------
@@ -358,10 +453,20 @@ def test_secrets_at_fleet_scale(stack: Stack, report) -> None:
         assert edge and cloud, f"{name} missing on {'edge-1' if not edge else 'cloud-1'}"
         assert edge["data"] != cloud["data"], f"{name} holds the same values on edge-1 and cloud-1"
     probe = "facefleet-rehearsal-fleetwide"
-    stack.management.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": probe, "namespace": WORKSPACE},
-                            "stringData": {"value": f"one value for every site {time.time()}"}})
-    commit, pushed = _commit("rehearsal: copy one Secret to every cluster", "fleet.yaml", "\nrolloutStrategy:\n",
-                             f"\ndownstreamResources:\n  - kind: Secret\n    name: {probe}\nrolloutStrategy:\n")
+    stack.management.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": probe, "namespace": WORKSPACE},
+            "stringData": {"value": f"one value for every site {time.time()}"},
+        }
+    )
+    commit, pushed = _commit(
+        "rehearsal: copy one Secret to every cluster",
+        "fleet.yaml",
+        "\nrolloutStrategy:\n",
+        f"\ndownstreamResources:\n  - kind: Secret\n    name: {probe}\nrolloutStrategy:\n",
+    )
     seconds = _wait_rollout(stack, commit, CLUSTERS, "downstreamResources")
     STATE.setdefault("commit_to_ready_s", []).append(time.monotonic() - pushed)
     upstream = stack.management.get("Secret", probe, WORKSPACE)["data"]
@@ -373,10 +478,15 @@ def test_secrets_at_fleet_scale(stack: Stack, report) -> None:
     pushed = time.monotonic()
     _wait_rollout(stack, sha, CLUSTERS, "revert of downstreamResources")
     STATE.setdefault("commit_to_ready_s", []).append(time.monotonic() - pushed)
-    report.add("7 secrets at fleet scale", time.monotonic() - started, dashboard.snapshot(stack.management),
-               commit=commit, per_site_secrets_differ=list(PER_SITE_SECRETS),
-               downstream_copy=f"{probe}: identical on both clusters after {seconds:.1f} s",
-               copies_after_revert={c: stack.kubes[c].get("Secret", probe, APP_NAMESPACE) is not None for c in CLUSTERS})
+    report.add(
+        "7 secrets at fleet scale",
+        time.monotonic() - started,
+        dashboard.snapshot(stack.management),
+        commit=commit,
+        per_site_secrets_differ=list(PER_SITE_SECRETS),
+        downstream_copy=f"{probe}: identical on both clusters after {seconds:.1f} s",
+        copies_after_revert={c: stack.kubes[c].get("Secret", probe, APP_NAMESPACE) is not None for c in CLUSTERS},
+    )
 
 
 # 8 ---------------------------------------------------------------------------------------------
@@ -386,14 +496,24 @@ def test_cluster_leaving_its_group_keeps_the_users_data(stack: Stack, report) ->
     started = time.monotonic()
     commit = gitserver.head()
     before = _apps_objects(stack.edge)
-    claims = {c["metadata"]["name"]: c["metadata"]["uid"] for c in stack.edge.list("PersistentVolumeClaim", APP_NAMESPACE)}
+    claims = {
+        c["metadata"]["name"]: c["metadata"]["uid"] for c in stack.edge.list("PersistentVolumeClaim", APP_NAMESPACE)
+    }
     assert claims, "edge-1 has no claims to keep"
     stack.management.kubectl("-n", WORKSPACE, "label", "clusters.fleet.cattle.io", EDGE.name, "facefleet.io/group-")
-    wait_for("edge-1: the recognizer removed after the cluster left its group",
-             lambda: stack.edge.get("Deployment", "facefleet-recognizer", APP_NAMESPACE) is None, timeout=180)
-    wait_for("edge-1: the ui removed", lambda: stack.edge.get("Deployment", "facefleet-ui", APP_NAMESPACE) is None,
-             timeout=120)
-    kept = {c["metadata"]["name"]: c["metadata"]["uid"] for c in stack.edge.list("PersistentVolumeClaim", APP_NAMESPACE)}
+    wait_for(
+        "edge-1: the recognizer removed after the cluster left its group",
+        lambda: stack.edge.get("Deployment", "facefleet-recognizer", APP_NAMESPACE) is None,
+        timeout=180,
+    )
+    wait_for(
+        "edge-1: the ui removed",
+        lambda: stack.edge.get("Deployment", "facefleet-ui", APP_NAMESPACE) is None,
+        timeout=120,
+    )
+    kept = {
+        c["metadata"]["name"]: c["metadata"]["uid"] for c in stack.edge.list("PersistentVolumeClaim", APP_NAMESPACE)
+    }
     assert kept == claims, f"edge-1 claims before {claims}, after leaving the group {kept}"
     database = stack.edge.get("StatefulSet", "facefleet-database", APP_NAMESPACE)
     assert database is not None, "edge-1: the database StatefulSet was deleted (keepResources)"
@@ -402,11 +522,18 @@ def test_cluster_leaving_its_group_keeps_the_users_data(stack: Stack, report) ->
 
     stack.management.kubectl("-n", WORKSPACE, "label", "clusters.fleet.cattle.io", EDGE.name, "facefleet.io/group=edge")
     seconds = _wait_rollout(stack, commit, CLUSTERS, "edge-1 back in its group")
-    after = {c["metadata"]["name"]: c["metadata"]["uid"] for c in stack.edge.list("PersistentVolumeClaim", APP_NAMESPACE)}
+    after = {
+        c["metadata"]["name"]: c["metadata"]["uid"] for c in stack.edge.list("PersistentVolumeClaim", APP_NAMESPACE)
+    }
     assert after == claims, f"edge-1 claims replaced after rejoining: {claims} -> {after}"
-    report.add("8 a cluster leaves its group", time.monotonic() - started, dashboard.snapshot(stack.management),
-               removed_while_out=removed, kept=sorted(claims) + ["StatefulSet/facefleet-database"],
-               rejoined_ready_s=round(seconds, 1))
+    report.add(
+        "8 a cluster leaves its group",
+        time.monotonic() - started,
+        dashboard.snapshot(stack.management),
+        removed_while_out=removed,
+        kept=sorted(claims) + ["StatefulSet/facefleet-database"],
+        rejoined_ready_s=round(seconds, 1),
+    )
 
 
 # end -------------------------------------------------------------------------------------------
@@ -419,8 +546,13 @@ def test_converged_on_the_last_commit(stack: Stack, report) -> None:
         running = [p for p in stack.kubes[cluster].list("Pod", APP_NAMESPACE) if p["status"].get("phase") == "Running"]
         assert len(running) >= 3, f"{cluster}: {len(running)} facefleet pods Running"
     alive = procs.running()
-    for name in ("fleet.controller", "fleet.agentmanagement", "fleet.gitjob", f"{EDGE.name}.fleet-agent",
-                 f"{CLOUD.name}.fleet-agent"):
+    for name in (
+        "fleet.controller",
+        "fleet.agentmanagement",
+        "fleet.gitjob",
+        f"{EDGE.name}.fleet-agent",
+        f"{CLOUD.name}.fleet-agent",
+    ):
         assert name in alive, f"{name} is not running"
     times = STATE.get("commit_to_ready_s", [])
     # Commits that reached both clusters (step 4's reached cloud-1 alone, reported in its step).

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from facefleet_testing import ui_browser
-from facefleet_testing import ui_media
-from facefleet_testing import faces
+from facefleet_testing import faces, ui_browser, ui_media
 from facefleet_testing.stack import DatabaseServer, RecognizerServer
 from facefleet_testing.ui_stack import NamespaceUnavailable, UiServer, loopback_namespace, only_loopback_reachable
 
@@ -42,9 +40,11 @@ def loopback_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loopbac
     try:
         assert interfaces == ["lo"], interfaces
         assert only_loopback_reachable()
-        with DatabaseServer.start_new(work / "db") as db, \
-                RecognizerServer.start_new(db.url, work / "rec") as rec, \
-                UiServer(rec.url, rec.api_key, work / "ui").start() as ui:
+        with (
+            DatabaseServer.start_new(work / "db") as db,
+            RecognizerServer.start_new(db.url, work / "rec") as rec,
+            UiServer(rec.url, rec.api_key, work / "ui").start() as ui,
+        ):
             yield LoopbackStack(db, rec, ui, interfaces)
     finally:
         ns.__exit__(None, None, None)

@@ -10,10 +10,10 @@ import subprocess
 import time
 
 import pytest
-
-from facefleet_ui import config, turn
-from facefleet_testing.stack import free_port
 from turn_client import allocate
+
+from facefleet_testing.stack import free_port
+from facefleet_ui import config, turn
 
 SECRET = "rehearsal-shared-secret-0123456789abcdef"
 
@@ -43,8 +43,13 @@ def _chart_args(port: int, relay_start: int, tmp) -> list[str]:
     deployment = next(o for o in objs if o["kind"] == "Deployment")
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--use-auth-secret" in args and "--static-auth-secret=$(TURN_SECRET)" in args
-    local = {"--listening-port": str(port), "--min-port": str(relay_start), "--max-port": str(relay_start + 9),
-             "--pidfile": str(tmp / "turnserver.pid"), "--userdb": str(tmp / "turndb")}
+    local = {
+        "--listening-port": str(port),
+        "--min-port": str(relay_start),
+        "--max-port": str(relay_start + 9),
+        "--pidfile": str(tmp / "turnserver.pid"),
+        "--userdb": str(tmp / "turndb"),
+    }
     out = []
     for arg in args:
         name = arg.split("=", 1)[0]
@@ -60,8 +65,11 @@ def coturn(tmp_path):
     if binary is None:
         pytest.fail("coturn missing: `make apt` installs it")
     port = free_port()
-    proc = subprocess.Popen([binary, *_chart_args(port, _free_udp_range(10), tmp_path)],
-                            stdout=(tmp_path / "coturn.log").open("wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [binary, *_chart_args(port, _free_udp_range(10), tmp_path)],
+        stdout=(tmp_path / "coturn.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 15
         while True:  # up when an unauthenticated Allocate gets its 401 challenge
@@ -79,8 +87,13 @@ def coturn(tmp_path):
 
 
 def test_minted_credentials_allocate_and_expired_or_forged_ones_do_not(coturn):
-    settings = config.load(env={"FACEFLEET_TURN_URLS": f"turn:127.0.0.1:{coturn}?transport=udp",
-                                "FACEFLEET_TURN_SECRET": SECRET, "FACEFLEET_TURN_TTL_S": "600"})
+    settings = config.load(
+        env={
+            "FACEFLEET_TURN_URLS": f"turn:127.0.0.1:{coturn}?transport=udp",
+            "FACEFLEET_TURN_SECRET": SECRET,
+            "FACEFLEET_TURN_TTL_S": "600",
+        }
+    )
     fresh = turn.mint(settings.turn_secret, settings.turn_urls, settings.turn_ttl_s, time.time())
     assert fresh.ice_server()["urls"] == [f"turn:127.0.0.1:{coturn}?transport=udp"]
     assert allocate("127.0.0.1", coturn, fresh.username, fresh.credential) == 200
@@ -99,5 +112,6 @@ def test_turn_settings_go_together():
     with pytest.raises(config.ConfigError):
         config.load(env={"FACEFLEET_TURN_URLS": "stun:127.0.0.1:3478", "FACEFLEET_TURN_SECRET": SECRET})
     with pytest.raises(config.ConfigError):
-        config.load(env={"FACEFLEET_TURN_URLS": "turn:h:3478", "FACEFLEET_TURN_SECRET": SECRET,
-                         "FACEFLEET_TURN_TTL_S": "5"})
+        config.load(
+            env={"FACEFLEET_TURN_URLS": "turn:h:3478", "FACEFLEET_TURN_SECRET": SECRET, "FACEFLEET_TURN_TTL_S": "5"}
+        )

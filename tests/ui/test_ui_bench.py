@@ -20,8 +20,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 def test_ui_bench_runs_on_tiny_input(tmp_path: Path) -> None:
     if not ui_browser.available():
         pytest.skip("Chromium is not installed: run `make test-setup` (mk/ui.mk installs chromium)")
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "ui_login_time.py"), "--tiny",
-                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=570)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "ui_login_time.py"), "--tiny", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=570,
+    )
     if proc.returncode != 0 and "unshare(CLONE_NEWNET) failed" in proc.stderr:
         pytest.skip("the ui bench needs a private network namespace (run as root)")
     assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"

@@ -9,12 +9,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
 import pytest
-
-from facefleet_testing import ui_browser as B
 from conftest import shot
+
 from facefleet_testing import faces
+from facefleet_testing import ui_browser as B
 
 # Generous: the module fixture (database + recognizer + ui) starts inside the first test's budget.
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(480)]
@@ -22,8 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(480)]
 
 def enrol(stack, username: str, image: bytes) -> None:
     with stack.rec.client(headers=stack.rec.headers, trust_env=False) as c:
-        r = c.post("/v1/users", data={"username": username},
-                   files=[("images", ("face.jpg", image, "image/jpeg"))])
+        r = c.post("/v1/users", data={"username": username}, files=[("images", ("face.jpg", image, "image/jpeg"))])
         assert r.status_code == 201, r.text
 
 

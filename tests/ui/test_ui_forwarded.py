@@ -3,10 +3,10 @@ X-Forwarded-For, and a recognizer that trusts the ui counts each browser apart."
 
 from __future__ import annotations
 
-from facefleet_ui import config
-from facefleet_ui.client import RecognizerClient, RecognizerError
 from facefleet_testing.recognizer_api import img
 from facefleet_testing.stack import RecognizerServer
+from facefleet_ui import config
+from facefleet_ui.client import RecognizerClient, RecognizerError
 
 
 def _identify(client: RecognizerClient, address: str) -> str:
@@ -18,8 +18,11 @@ def _identify(client: RecognizerClient, address: str) -> str:
 
 
 def test_each_browser_has_its_own_identify_budget(database_server, tmp_path):
-    env = {"FACEFLEET_TRUSTED_PROXIES": "127.0.0.1", "FACEFLEET_IDENTIFY_RATE_FAILURES": "2",
-           "FACEFLEET_IDENTIFY_RATE_WINDOW_S": "60"}
+    env = {
+        "FACEFLEET_TRUSTED_PROXIES": "127.0.0.1",
+        "FACEFLEET_IDENTIFY_RATE_FAILURES": "2",
+        "FACEFLEET_IDENTIFY_RATE_WINDOW_S": "60",
+    }
     with RecognizerServer.start_new(database_server.url, tmp_path / "rec", env) as rec:  # nobody enrolled
         client = RecognizerClient(config.load(env={"RECOGNIZER_URL": rec.url}))
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC
 from pathlib import Path
 
 import av
@@ -16,13 +17,12 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-
-import facefleet_ui
 from streamlit.testing.v1 import AppTest
 
+import facefleet_ui
+from facefleet_testing import faces
 from facefleet_ui import capture, config, quality, resources, session, webrtc
 from facefleet_ui.client import RecognizerClient, RecognizerError, Unavailable
-from facefleet_testing import faces
 
 APP = str(Path(facefleet_ui.__file__).resolve().parent / "app.py")
 TOKEN = "eyJ0ZXN0.tok.en-123456"
@@ -46,8 +46,14 @@ def test_defaults_never_reach_public_ice_servers():
 
 def test_ice_servers_api_key_and_loopback_from_env():
     turn = [{"urls": ["turn:turn.example:3478"], "username": "u", "credential": "c"}]
-    s = config.load(env={"FACEFLEET_ICE_SERVERS": json.dumps(turn), "FACEFLEET_API_KEY": "k" * 20,
-                         "FACEFLEET_WEBRTC_LOOPBACK": "1", "RECOGNIZER_URL": "http://rec:8000/"})
+    s = config.load(
+        env={
+            "FACEFLEET_ICE_SERVERS": json.dumps(turn),
+            "FACEFLEET_API_KEY": "k" * 20,
+            "FACEFLEET_WEBRTC_LOOPBACK": "1",
+            "RECOGNIZER_URL": "http://rec:8000/",
+        }
+    )
     assert webrtc.rtc_configuration(s) == {"iceServers": turn}
     assert s.recognizer_url == "http://rec:8000" and s.webrtc_loopback
     assert "k" * 20 not in repr(s), "the API key never appears in logs or the page"
@@ -74,15 +80,13 @@ def test_loopback_hook_offers_only_127_0_0_1(monkeypatch):
 
 # -- HTTP client -----------------------------------------------------------------------------------
 def client_for(handler) -> RecognizerClient:
-    return RecognizerClient(config.load(env={"FACEFLEET_API_KEY": "k" * 20}),
-                            transport=httpx.MockTransport(handler))
+    return RecognizerClient(config.load(env={"FACEFLEET_API_KEY": "k" * 20}), transport=httpx.MockTransport(handler))
 
 
 def test_client_maps_contract_errors():
     def handler(req):
         if req.url.path == "/v1/login":
-            return httpx.Response(429, json={"error": "locked_out", "detail": "wait"},
-                                  headers={"Retry-After": "42"})
+            return httpx.Response(429, json={"error": "locked_out", "detail": "wait"}, headers={"Retry-After": "42"})
         if req.url.path == "/v1/users":
             assert req.headers["X-API-Key"] == "k" * 20
             return httpx.Response(409, json={"error": "user_exists", "detail": "taken"})
@@ -109,15 +113,18 @@ def test_client_turns_connection_errors_into_unavailable():
 
 
 # -- frame quality -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("remote, header, trusted, want", [
-    (None, None, (), "127.0.0.1"),  # make run: the browser on this host
-    ("198.51.100.4", None, (), "198.51.100.4"),  # straight to the ui
-    ("198.51.100.4", "203.0.113.9", (), "198.51.100.4"),  # an untrusted peer cannot name someone else
-    ("10.42.0.15", "203.0.113.9", ("10.42.0.0/16",), "203.0.113.9"),  # through the ingress
-    ("10.42.0.15", "203.0.113.66, 203.0.113.9", ("10.42.0.0/16",), "203.0.113.9"),  # a forged first entry
-    ("10.42.0.15", "10.42.0.9", ("10.42.0.0/16",), "10.42.0.9"),  # every hop trusted
-    ("10.42.0.15", "junk", ("10.42.0.0/16",), "junk"),  # reported as is; the recognizer decides
-])
+@pytest.mark.parametrize(
+    "remote, header, trusted, want",
+    [
+        (None, None, (), "127.0.0.1"),  # make run: the browser on this host
+        ("198.51.100.4", None, (), "198.51.100.4"),  # straight to the ui
+        ("198.51.100.4", "203.0.113.9", (), "198.51.100.4"),  # an untrusted peer cannot name someone else
+        ("10.42.0.15", "203.0.113.9", ("10.42.0.0/16",), "203.0.113.9"),  # through the ingress
+        ("10.42.0.15", "203.0.113.66, 203.0.113.9", ("10.42.0.0/16",), "203.0.113.9"),  # a forged first entry
+        ("10.42.0.15", "10.42.0.9", ("10.42.0.0/16",), "10.42.0.9"),  # every hop trusted
+        ("10.42.0.15", "junk", ("10.42.0.0/16",), "junk"),  # reported as is; the recognizer decides
+    ],
+)
 def test_browser_address_walks_the_forwarded_chain_from_the_right(remote, header, trusted, want):
     from facefleet_ui.forwarded import client_address
 
@@ -126,7 +133,9 @@ def test_browser_address_walks_the_forwarded_chain_from_the_right(remote, header
 
 def test_trusted_proxies_setting_is_checked():
     assert config.load(env={"FACEFLEET_TRUSTED_PROXIES": "10.42.0.0/16, 127.0.0.1"}).trusted_proxies == (
-        "10.42.0.0/16", "127.0.0.1/32")
+        "10.42.0.0/16",
+        "127.0.0.1/32",
+    )
     with pytest.raises(config.ConfigError):
         config.load(env={"FACEFLEET_TRUSTED_PROXIES": "ingress"})
 
@@ -139,8 +148,9 @@ def test_quality_accepts_one_sharp_face_and_says_why_not_otherwise():
     assert blank.reason == "no face in view"
     blurred = quality.assess(cv2.GaussianBlur(bgr(faces.astronaut()), (21, 21), 7), min_face_px=64, min_sharpness=25)
     assert not blurred.usable
-    two = quality.assess(bgr(faces.side_by_side(faces.astronaut(), faces.variant(faces.astronaut()))),
-                         min_face_px=64, min_sharpness=25)
+    two = quality.assess(
+        bgr(faces.side_by_side(faces.astronaut(), faces.variant(faces.astronaut()))), min_face_px=64, min_sharpness=25
+    )
     assert two.reason == "more than one face in view"
     small = quality.assess(bgr(faces.astronaut().resize((256, 256))), min_face_px=64, min_sharpness=25)
     assert small.reason == "come closer: the face is too small"
@@ -299,8 +309,9 @@ class FakeRecognizer:
         if path == "/v1/me":
             return httpx.Response(200, json={"username": "al_ice", "expires_at": "2099-01-01T00:00:00Z"})
         if path == "/v1/me/attempts":
-            return httpx.Response(200, json={"attempts": [{"at": "2026-11-25T17:00:00Z", "result": "success",
-                                                           "distance": 0.1}]})
+            return httpx.Response(
+                200, json={"attempts": [{"at": "2026-11-25T17:00:00Z", "result": "success", "distance": 0.1}]}
+            )
         return httpx.Response(404, json={"error": "not_found", "detail": path})
 
 
@@ -321,8 +332,11 @@ def page(monkeypatch):
 
 
 def texts(at) -> str:
-    parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "success",
-                                  "warning", "error", "info") for e in getattr(at, kind)]
+    parts = [
+        e.value
+        for kind in ("title", "header", "subheader", "markdown", "caption", "success", "warning", "error", "info")
+        for e in getattr(at, kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 
@@ -385,7 +399,8 @@ def test_lockout_says_how_long_to_wait(page):
     at, _, _ = page
     at.run()
     at.session_state["login_capture"]._outcome = capture.LoginOutcome(
-        error=RecognizerError(429, "locked_out", "locked", retry_after_s=120))
+        error=RecognizerError(429, "locked_out", "locked", retry_after_s=120)
+    )
     at.run()
     assert "try again in 120 s" in texts(at)
 
@@ -418,9 +433,9 @@ def test_register_view_needs_api_key(page, monkeypatch):
 
 
 def test_session_cookie_lifetime_follows_token():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     assert session.seconds_left("2026-01-01T00:10:00Z", now) == 600
     assert session.seconds_left("2025-12-31T23:00:00+00:00", now) == 0
     assert session.seconds_left("garbage", now) == 0
@@ -484,8 +499,13 @@ def test_rejected_cookie_is_cleared(page, monkeypatch):
 
 
 def test_each_session_gets_its_own_short_lived_turn_credential(monkeypatch):
-    settings = config.load(env={"FACEFLEET_TURN_URLS": "turn:turn.example:3478?transport=udp",
-                                "FACEFLEET_TURN_SECRET": "s" * 32, "FACEFLEET_TURN_TTL_S": "600"})
+    settings = config.load(
+        env={
+            "FACEFLEET_TURN_URLS": "turn:turn.example:3478?transport=udp",
+            "FACEFLEET_TURN_SECRET": "s" * 32,
+            "FACEFLEET_TURN_TTL_S": "600",
+        }
+    )
     assert "s" * 32 not in repr(settings)
     state: dict = {}
     monkeypatch.setattr(webrtc.st, "session_state", state)

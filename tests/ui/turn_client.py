@@ -11,7 +11,14 @@ import struct
 
 MAGIC = 0x2112A442
 ALLOCATE, ALLOCATE_OK, ALLOCATE_ERROR = 0x0003, 0x0103, 0x0113
-USERNAME, MESSAGE_INTEGRITY, ERROR_CODE, REALM, NONCE, REQUESTED_TRANSPORT = 0x0006, 0x0008, 0x0009, 0x0014, 0x0015, 0x0019
+USERNAME, MESSAGE_INTEGRITY, ERROR_CODE, REALM, NONCE, REQUESTED_TRANSPORT = (
+    0x0006,
+    0x0008,
+    0x0009,
+    0x0014,
+    0x0015,
+    0x0019,
+)
 UDP = bytes([17, 0, 0, 0])
 
 
@@ -30,8 +37,8 @@ def _parse(data: bytes) -> tuple[int, dict[int, bytes]]:
     kind, length, _ = struct.unpack("!HHI", data[:8])
     attrs, i = {}, 20
     while i < 20 + length:
-        t, n = struct.unpack("!HH", data[i:i + 4])
-        attrs.setdefault(t, data[i + 4:i + 4 + n])
+        t, n = struct.unpack("!HH", data[i : i + 4])
+        attrs.setdefault(t, data[i + 4 : i + 4 + n])
         i += 4 + n + (4 - n % 4) % 4
     return kind, attrs
 
@@ -53,8 +60,12 @@ def allocate(host: str, port: int, username: str, password: str, timeout: float 
             return _error(attrs)
         realm, nonce = attrs[REALM], attrs[NONCE]
         key = hashlib.md5(f"{username}:{realm.decode()}:{password}".encode()).digest()
-        body = (_attr(REQUESTED_TRANSPORT, UDP) + _attr(USERNAME, username.encode()) + _attr(REALM, realm)
-                + _attr(NONCE, nonce))
+        body = (
+            _attr(REQUESTED_TRANSPORT, UDP)
+            + _attr(USERNAME, username.encode())
+            + _attr(REALM, realm)
+            + _attr(NONCE, nonce)
+        )
         sock.sendto(_message(ALLOCATE, os.urandom(12), body, key), (host, port))
         kind, attrs = _parse(sock.recv(2048))
         return 200 if kind == ALLOCATE_OK else _error(attrs)

@@ -1,10 +1,12 @@
 """Loads the two sources the checks read: apps/groups.yaml (names) and thresholds.yaml (numbers)."""
+
 from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 

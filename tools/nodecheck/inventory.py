@@ -15,11 +15,13 @@ File format (YAML)::
     ssh_config: ~/.ssh/config                     # optional, for every ssh:// host
     ssh_identity_file: ~/.ssh/id_ed25519          # optional
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 ROLES = ("server", "agent")
 
@@ -34,7 +36,7 @@ class NodeSpec:
     role: str = "server"
     node_name: str | None = None
     sudo: bool = False
-    kubectl_host: str | None = None   # address of the host that runs kubectl for this node
+    kubectl_host: str | None = None  # address of the host that runs kubectl for this node
     kubectl: str | None = None
 
 
@@ -52,18 +54,14 @@ class InventoryError(ValueError):
 
 def _node(entry: Any, group: str, known_groups: Iterable[str]) -> NodeSpec:
     if group not in known_groups:
-        raise InventoryError(
-            f"group {group!r} is not in apps/groups.yaml (known: {', '.join(sorted(known_groups))})"
-        )
+        raise InventoryError(f"group {group!r} is not in apps/groups.yaml (known: {', '.join(sorted(known_groups))})")
     if isinstance(entry, str):
         entry = {"address": entry}
     if not isinstance(entry, Mapping) or not entry.get("address"):
         raise InventoryError(f"group {group}: every host needs an 'address' (got {entry!r})")
     address = str(entry["address"])
     if "://" not in address:
-        raise InventoryError(
-            f"host {address!r}: write the address as ssh://user@host[:port] or local://"
-        )
+        raise InventoryError(f"host {address!r}: write the address as ssh://user@host[:port] or local://")
     role = str(entry.get("role", "server"))
     if role not in ROLES:
         raise InventoryError(f"host {address}: role must be server or agent, not {role!r}")
@@ -83,9 +81,7 @@ def _expand(path: Any) -> str | None:
     return os.path.expanduser(str(path)) if path else None
 
 
-def parse_inventory(
-    data: Mapping[str, Any], known_groups: Iterable[str], only_group: str | None = None
-) -> Inventory:
+def parse_inventory(data: Mapping[str, Any], known_groups: Iterable[str], only_group: str | None = None) -> Inventory:
     """Validate a loaded inventory mapping; keep only ``only_group`` when given."""
     known = list(known_groups)
     groups = data.get("groups")
@@ -107,13 +103,9 @@ def parse_inventory(
     )
 
 
-def from_hosts(
-    hosts: str, group: str, known_groups: Iterable[str], role: str = "server"
-) -> Inventory:
+def from_hosts(hosts: str, group: str, known_groups: Iterable[str], role: str = "server") -> Inventory:
     """``HOSTS=ssh://a,ssh://b`` (comma or space separated) for one group and role."""
     entries = [h for h in hosts.replace(",", " ").split() if h]
     if not entries:
         raise InventoryError("HOSTS is empty: give ssh://user@host or local:// addresses")
-    return Inventory(
-        nodes=tuple(_node({"address": a, "role": role}, group, known_groups) for a in entries)
-    )
+    return Inventory(nodes=tuple(_node({"address": a, "role": role}, group, known_groups) for a in entries))

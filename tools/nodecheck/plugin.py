@@ -3,6 +3,7 @@
 Loaded only by `make check-nodes` (``-p tools.nodecheck.plugin``), so `make test` never collects the node
 checks (tests/nodes/check_*.py do not match pytest's test_*.py pattern either).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,15 +29,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--nodes-inventory", help="inventory YAML (see tests/nodes/inventory.example.yaml)")
     g.addoption("--nodes-hosts", help="comma/space separated addresses: ssh://user@host, local://")
     g.addoption("--nodes-group", help="group of apps/groups.yaml (required with --nodes-hosts)")
-    g.addoption("--nodes-role", default="server", choices=("server", "agent"),
-                help="k3s role of --nodes-hosts (default server)")
+    g.addoption(
+        "--nodes-role", default="server", choices=("server", "agent"), help="k3s role of --nodes-hosts (default server)"
+    )
     g.addoption("--nodes-thresholds", help="YAML merged over tools/nodecheck/thresholds.yaml")
     g.addoption("--nodes-rancher-url", help="Rancher server URL: enables the reachability check")
     g.addoption("--nodes-ssh-config", help="ssh_config file for ssh:// hosts")
     g.addoption("--nodes-ssh-identity-file", help="private key for ssh:// hosts")
     g.addoption("--nodes-report", help="also write the findings as JSON to this file")
-    g.addoption("--nodes-record", help="save every command's output per host and phase in this "
-                "folder (replayable: new fixtures, bug reports)")
+    g.addoption(
+        "--nodes-record",
+        help="save every command's output per host and phase in this folder (replayable: new fixtures, bug reports)",
+    )
 
 
 def _inventory(config: pytest.Config, known: list[str]) -> Inventory:
@@ -82,8 +86,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     plan, phase = metafunc.config.stash[PLAN], _phase(metafunc)
     names = ["reachable"] + [rule.name for rule in plan.rules(phase)]
     cases = [(node, phase, name) for node in plan.inventory.nodes for name in names]
-    metafunc.parametrize("node_check", cases, ids=[f"{n.name}::{c}" for n, _, c in cases],
-                         indirect=True)
+    metafunc.parametrize("node_check", cases, ids=[f"{n.name}::{c}" for n, _, c in cases], indirect=True)
 
 
 def _findings(config: pytest.Config, node: NodeSpec, phase: str) -> dict[str, Finding]:
@@ -97,8 +100,7 @@ def _findings(config: pytest.Config, node: NodeSpec, phase: str) -> dict[str, Fi
             name = re.sub(r"[^A-Za-z0-9._-]+", "_", node.name).strip("_") or "host"
             path = Path(folder) / f"{name}-{phase}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"node": asdict(node), "phase": phase,
-                                        **plan.recording(node)}, indent=2) + "\n")
+            path.write_text(json.dumps({"node": asdict(node), "phase": phase, **plan.recording(node)}, indent=2) + "\n")
     return results[(node, phase)]
 
 
@@ -132,7 +134,7 @@ MARK = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP"}
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     tr = terminalreporter
-    for rep in tr.stats.get("error", []):   # a bug in the checks themselves: show it whole
+    for rep in tr.stats.get("error", []):  # a bug in the checks themselves: show it whole
         tr.write_sep("-", f"internal error in {rep.nodeid}")
         tr.write_line(rep.longreprtext)
     results: dict[tuple[NodeSpec, str], dict[str, Finding]] = config.stash.get(RESULTS, {})
@@ -141,17 +143,26 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     flat = []
     for (node, phase), findings in results.items():
         counts = {s: sum(f.status == s for f in findings.values()) for s in MARK}
-        verdict = "UNREACHABLE" if findings["reachable"].status == "fail" else (
-            "FIT" if not counts["fail"] and phase == "preflight" else
-            "OK" if not counts["fail"] else "NOT READY" if phase == "postflight" else "NOT FIT")
+        verdict = (
+            "UNREACHABLE"
+            if findings["reachable"].status == "fail"
+            else (
+                "FIT"
+                if not counts["fail"] and phase == "preflight"
+                else "OK"
+                if not counts["fail"]
+                else "NOT READY"
+                if phase == "postflight"
+                else "NOT FIT"
+            )
+        )
         where = node.name if node.name == node.address else f"{node.name} ({node.address})"
         tr.write_sep("=", f"{phase} {where}, group {node.group}, {node.role}: {verdict}")
-        tr.write_line(f"  {counts['pass']} passed, {counts['fail']} failed, "
-                      f"{counts['skip']} skipped")
+        tr.write_line(f"  {counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped")
         for f in findings.values():
             flat.append((node, phase, f))
             if verdict == "UNREACHABLE" and f.check != "reachable":
-                continue   # one clear line for an unreachable host, not fifteen skips
+                continue  # one clear line for an unreachable host, not fifteen skips
             tr.write_line(f"  {MARK[f.status]}  {f.check:<20} {f.message}")
     report = config.getoption("--nodes-report")
     if report:

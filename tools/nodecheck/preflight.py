@@ -3,11 +3,13 @@
 Every command is plain POSIX sh reading /proc, /sys or /etc, so it works as an unprivileged user,
 over ssh and on minimal images (no ss, no sysctl binary, no systemd needed).
 """
+
 from __future__ import annotations
 
 import re
 import shlex
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .model import Context, Finding, Output, failed, passed, skipped
 from .rules import Rule, Runners, on_node, problems_to_finding, version_tuple
@@ -35,19 +37,31 @@ def evaluate_os(o: Mapping[str, Output], ctx: Context) -> Finding:
     listing = ", ".join(f"{k} {v}+" for k, v in supported.items())
     problems: list[tuple[str, str, str]] = []
     if arch not in s["architectures"]:
-        problems.append((f"architecture {arch or 'unknown'}",
-                         f"one of {', '.join(s['architectures'])}",
-                         "use a 64-bit OS image on a 64-bit CPU"))
+        problems.append(
+            (
+                f"architecture {arch or 'unknown'}",
+                f"one of {', '.join(s['architectures'])}",
+                "use a 64-bit OS image on a 64-bit CPU",
+            )
+        )
     if os_id not in supported:
-        problems.append((f"{pretty} (ID={os_id})", f"one of {listing}",
-                         "install a supported distribution"))
+        problems.append((f"{pretty} (ID={os_id})", f"one of {listing}", "install a supported distribution"))
     elif version_tuple(version) < version_tuple(str(supported[os_id])):
-        problems.append((f"{pretty} (VERSION_ID={version or 'none'})",
-                         f"{os_id} {supported[os_id]} or newer",
-                         f"upgrade to {os_id} {supported[os_id]} or newer"))
+        problems.append(
+            (
+                f"{pretty} (VERSION_ID={version or 'none'})",
+                f"{os_id} {supported[os_id]} or newer",
+                f"upgrade to {os_id} {supported[os_id]} or newer",
+            )
+        )
     if version_tuple(kernel) < version_tuple(str(s["min_kernel"])):
-        problems.append((f"kernel {kernel or 'unknown'}", f"kernel {s['min_kernel']} or newer",
-                         "upgrade the kernel package and reboot"))
+        problems.append(
+            (
+                f"kernel {kernel or 'unknown'}",
+                f"kernel {s['min_kernel']} or newer",
+                "upgrade the kernel package and reboot",
+            )
+        )
     if problems:
         return problems_to_finding("os", problems)
     return passed("os", f"{pretty}, kernel {kernel}, {arch}")
@@ -66,16 +80,23 @@ def evaluate_cgroup(o: Mapping[str, Output], ctx: Context) -> Finding:
             what = f"/sys/fs/cgroup of type {fstype}"
         else:
             what = f"no /sys/fs/cgroup ({o['fstype'].first_line()})"
-        return failed("cgroup_v2", what, "the unified cgroup v2 hierarchy (cgroup2fs)",
-                      "boot with `systemd.unified_cgroup_hierarchy=1` on the kernel command line "
-                      "(or a release that defaults to cgroup v2) and reboot")
+        return failed(
+            "cgroup_v2",
+            what,
+            "the unified cgroup v2 hierarchy (cgroup2fs)",
+            "boot with `systemd.unified_cgroup_hierarchy=1` on the kernel command line "
+            "(or a release that defaults to cgroup v2) and reboot",
+        )
     have = set(o["controllers"].stdout.split())
     missing = [c for c in wanted if c not in have]
     if missing:
-        return failed("cgroup_v2", f"cgroup v2 without the {', '.join(missing)} controller(s)",
-                      f"controllers {', '.join(wanted)} enabled",
-                      "add `cgroup_enable=memory cgroup_memory=1` (Raspberry Pi: in "
-                      "/boot/firmware/cmdline.txt) to the kernel command line and reboot")
+        return failed(
+            "cgroup_v2",
+            f"cgroup v2 without the {', '.join(missing)} controller(s)",
+            f"controllers {', '.join(wanted)} enabled",
+            "add `cgroup_enable=memory cgroup_memory=1` (Raspberry Pi: in "
+            "/boot/firmware/cmdline.txt) to the kernel command line and reboot",
+        )
     return passed("cgroup_v2", f"cgroup v2 with controllers {', '.join(wanted)}")
 
 
@@ -117,14 +138,19 @@ def evaluate_module(module: str, o: Mapping[str, Output]) -> Finding:
         return passed(check, f"{module} is loadable ({symbol}=m); k3s loads it at start")
     evidence = _runtime_evidence(mod, o)
     if evidence:
-        return passed(check, f"{module} works in the running kernel ({evidence}) although neither "
-                      "/proc/modules nor modinfo can say how it was built (typical of containers "
-                      "and minimal VMs)")
-    return failed(check, f"no trace of {module} (not in /proc/modules, /sys/module, modules.builtin "
-                  f"or the kernel config, and modinfo said: {o['modinfo'].first_line()})",
-                  f"{module} loaded, built in or loadable",
-                  f"install the kernel's module package, run `modprobe {module}` and list it in "
-                  "/etc/modules-load.d/k3s.conf")
+        return passed(
+            check,
+            f"{module} works in the running kernel ({evidence}) although neither "
+            "/proc/modules nor modinfo can say how it was built (typical of containers "
+            "and minimal VMs)",
+        )
+    return failed(
+        check,
+        f"no trace of {module} (not in /proc/modules, /sys/module, modules.builtin "
+        f"or the kernel config, and modinfo said: {o['modinfo'].first_line()})",
+        f"{module} loaded, built in or loadable",
+        f"install the kernel's module package, run `modprobe {module}` and list it in /etc/modules-load.d/k3s.conf",
+    )
 
 
 def module_rule(module: str) -> Rule:
@@ -152,13 +178,21 @@ def evaluate_sysctls(name: str, wanted: Mapping[str, str], o: Mapping[str, Outpu
         out = o[key]
         if not out.ok:
             hint = " (load br_netfilter first: `modprobe br_netfilter`)" if "bridge" in key else ""
-            problems.append((f"{key} absent ({_proc_path(key)} does not exist)",
-                             f"{key}={value}", f"set it with `sysctl -w {key}={value}`{hint} and "
-                             "persist it in /etc/sysctl.d/90-k3s.conf"))
+            problems.append(
+                (
+                    f"{key} absent ({_proc_path(key)} does not exist)",
+                    f"{key}={value}",
+                    f"set it with `sysctl -w {key}={value}`{hint} and persist it in /etc/sysctl.d/90-k3s.conf",
+                )
+            )
         elif out.stdout.strip() != str(value):
-            problems.append((f"{key}={out.stdout.strip()}", f"{key}={value}",
-                             f"run `sysctl -w {key}={value}` and persist it in "
-                             "/etc/sysctl.d/90-k3s.conf"))
+            problems.append(
+                (
+                    f"{key}={out.stdout.strip()}",
+                    f"{key}={value}",
+                    f"run `sysctl -w {key}={value}` and persist it in /etc/sysctl.d/90-k3s.conf",
+                )
+            )
     if problems:
         return problems_to_finding(name, problems)
     return passed(name, ", ".join(f"{k}={v}" for k, v in wanted.items()))
@@ -178,9 +212,13 @@ def evaluate_swap(o: Mapping[str, Output], ctx: Context) -> Finding:
     active = ", ".join(f"{f[0]} ({int(f[2]) // MIB} MiB)" for f in lines if len(f) >= 3)
     if ctx.settings["swap_allowed"]:
         return passed("swap", f"swap active ({active}), allowed by the thresholds")
-    return failed("swap", f"swap active on {active}", "no active swap (memory limits and pod "
-                  "eviction assume none)", "run `swapoff -a` and remove the swap entries from "
-                  "/etc/fstab (Raspberry Pi OS: `systemctl disable --now dphys-swapfile`)")
+    return failed(
+        "swap",
+        f"swap active on {active}",
+        "no active swap (memory limits and pod eviction assume none)",
+        "run `swapoff -a` and remove the swap entries from "
+        "/etc/fstab (Raspberry Pi OS: `systemctl disable --now dphys-swapfile`)",
+    )
 
 
 # ---------------------------------------------------------------- time synchronisation
@@ -191,10 +229,13 @@ def evaluate_time(o: Mapping[str, Output], ctx: Context) -> Finding:
     if running:
         note = {"yes": ", clock synchronised", "no": ", clock NOT synchronised yet"}.get(synced, "")
         return passed("time_sync", f"{', '.join(running)} running{note}")
-    return failed("time_sync", f"no time synchronisation daemon running (looked for "
-                  f"{', '.join(daemons)})", "one of them running",
-                  "install and start one, e.g. `apt-get install chrony && systemctl enable --now "
-                  "chrony` or `systemctl enable --now systemd-timesyncd`")
+    return failed(
+        "time_sync",
+        f"no time synchronisation daemon running (looked for {', '.join(daemons)})",
+        "one of them running",
+        "install and start one, e.g. `apt-get install chrony && systemctl enable --now "
+        "chrony` or `systemctl enable --now systemd-timesyncd`",
+    )
 
 
 # ---------------------------------------------------------------- memory and CPUs
@@ -213,13 +254,21 @@ def evaluate_memory(o: Mapping[str, Output], ctx: Context) -> Finding:
     need_total, need_avail = ctx.limits["min_memory_mib"], ctx.limits["min_available_memory_mib"]
     problems = []
     if total < need_total:
-        problems.append((f"{total} MiB of memory in total",
-                         f"at least {need_total} MiB for the {ctx.group} group",
-                         "use a machine with more memory or check it for another group"))
+        problems.append(
+            (
+                f"{total} MiB of memory in total",
+                f"at least {need_total} MiB for the {ctx.group} group",
+                "use a machine with more memory or check it for another group",
+            )
+        )
     if avail < need_avail:
-        problems.append((f"{avail} MiB available", f"at least {need_avail} MiB available",
-                         "stop what uses the memory (`ps aux --sort=-rss | head`) before "
-                         "installing k3s"))
+        problems.append(
+            (
+                f"{avail} MiB available",
+                f"at least {need_avail} MiB available",
+                "stop what uses the memory (`ps aux --sort=-rss | head`) before installing k3s",
+            )
+        )
     if problems:
         return problems_to_finding("memory", problems)
     return passed("memory", f"{total} MiB total, {avail} MiB available")
@@ -229,8 +278,12 @@ def evaluate_cpus(o: Mapping[str, Output], ctx: Context) -> Finding:
     count = int(o["nproc"].stdout.strip() or 0)
     need = ctx.limits["min_cpus"]
     if count < need:
-        return failed("cpu_count", f"{count} CPU(s)", f"at least {need} for the {ctx.group} group",
-                      "use a machine with more cores or check it for another group")
+        return failed(
+            "cpu_count",
+            f"{count} CPU(s)",
+            f"at least {need} for the {ctx.group} group",
+            "use a machine with more cores or check it for another group",
+        )
     return passed("cpu_count", f"{count} CPUs")
 
 
@@ -245,8 +298,11 @@ def parse_cpu_flags(cpuinfo: str) -> tuple[set[str], str]:
             flags = set(value.split())
         elif key in ("model name", "Model", "CPU part"):
             names.setdefault(key, value.strip())
-    model = names.get("model name") or names.get("Model") or (
-        f"CPU part {names['CPU part']}" if "CPU part" in names else "")
+    model = (
+        names.get("model name")
+        or names.get("Model")
+        or (f"CPU part {names['CPU part']}" if "CPU part" in names else "")
+    )
     return flags, model
 
 
@@ -257,16 +313,21 @@ def evaluate_cpu_features(o: Mapping[str, Output], ctx: Context) -> Finding:
     if not per_arch:
         return passed("cpu_features", f"none needed by the {ctx.group} group's {database}")
     if arch not in per_arch:
-        return failed("cpu_features", f"architecture {arch}",
-                      f"one of {', '.join(per_arch)} for {database} in the {ctx.group} group",
-                      "use an x86-64 or arm64 machine, or check it for the edge group")
+        return failed(
+            "cpu_features",
+            f"architecture {arch}",
+            f"one of {', '.join(per_arch)} for {database} in the {ctx.group} group",
+            "use an x86-64 or arm64 machine, or check it for the edge group",
+        )
     flags, model = parse_cpu_flags(o["cpuinfo"].stdout)
     missing = [f for f in per_arch[arch] if f not in flags]
     if missing:
-        return failed("cpu_features", f"a CPU ({model or arch}) without {', '.join(missing)}",
-                      f"{', '.join(per_arch[arch])} for {database} in the {ctx.group} group "
-                      "(AVX on x86-64, ARMv8.2-A on arm64)",
-                      "run this machine in the edge group (FerretDB needs none) or use a newer CPU")
+        return failed(
+            "cpu_features",
+            f"a CPU ({model or arch}) without {', '.join(missing)}",
+            f"{', '.join(per_arch[arch])} for {database} in the {ctx.group} group (AVX on x86-64, ARMv8.2-A on arm64)",
+            "run this machine in the edge group (FerretDB needs none) or use a newer CPU",
+        )
     return passed("cpu_features", f"{', '.join(per_arch[arch])} present ({model or arch})")
 
 
@@ -281,14 +342,21 @@ def evaluate_disk(o: Mapping[str, Output], ctx: Context) -> Finding:
     out = o["df"]
     lines = out.stdout.strip().splitlines()
     if not out.ok or len(lines) < 2:
-        return failed("disk", f"no answer from df for {data_dir} ({out.first_line()})",
-                      f"at least {need} GiB free", "check that df (coreutils) is installed")
+        return failed(
+            "disk",
+            f"no answer from df for {data_dir} ({out.first_line()})",
+            f"at least {need} GiB free",
+            "check that df (coreutils) is installed",
+        )
     fields = lines[-1].split()
     free_gib, mount = int(fields[3]) / (1024 * 1024), fields[5]
     if free_gib < need:
-        return failed("disk", f"{free_gib:.1f} GiB free on {mount} (holding {data_dir})",
-                      f"at least {need} GiB for the {ctx.group} group",
-                      f"free space or mount a larger disk at {data_dir}")
+        return failed(
+            "disk",
+            f"{free_gib:.1f} GiB free on {mount} (holding {data_dir})",
+            f"at least {need} GiB for the {ctx.group} group",
+            f"free space or mount a larger disk at {data_dir}",
+        )
     return passed("disk", f"{free_gib:.1f} GiB free on {mount} (holding {data_dir})")
 
 
@@ -301,7 +369,7 @@ def listening_ports(tcp: str, udp: str) -> dict[str, set[int]]:
             f = line.split()
             if len(f) < 4 or ":" not in f[1] or f[0] == "sl":
                 continue
-            if proto == "tcp" and f[3] != "0A":   # 0A = LISTEN
+            if proto == "tcp" and f[3] != "0A":  # 0A = LISTEN
                 continue
             found[proto].add(int(f[1].rsplit(":", 1)[1], 16))
     return found
@@ -310,13 +378,20 @@ def listening_ports(tcp: str, udp: str) -> dict[str, set[int]]:
 def evaluate_ports(o: Mapping[str, Output], ctx: Context) -> Finding:
     wanted: Mapping[str, Mapping[Any, str]] = ctx.settings["ports"][ctx.role]
     busy = listening_ports(o["tcp"].stdout, o["udp"].stdout)
-    taken = [f"{int(p)}/{proto} ({what})" for proto in ("tcp", "udp")
-             for p, what in (wanted.get(proto) or {}).items() if int(p) in busy[proto]]
+    taken = [
+        f"{int(p)}/{proto} ({what})"
+        for proto in ("tcp", "udp")
+        for p, what in (wanted.get(proto) or {}).items()
+        if int(p) in busy[proto]
+    ]
     if taken:
         first = taken[0].split("/")[0]
-        return failed("ports", f"in use: {', '.join(taken)}", f"them free for the k3s {ctx.role}",
-                      f"stop what listens there (`ss -ltnup 'sport = :{first}'` names it) or use "
-                      "another machine")
+        return failed(
+            "ports",
+            f"in use: {', '.join(taken)}",
+            f"them free for the k3s {ctx.role}",
+            f"stop what listens there (`ss -ltnup 'sport = :{first}'` names it) or use another machine",
+        )
     count = sum(len(v or {}) for v in wanted.values())
     return passed("ports", f"all {count} ports k3s {ctx.role} needs are free")
 
@@ -328,15 +403,20 @@ NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
 def evaluate_hostname(o: Mapping[str, Output], ctx: Context) -> Finding:
     name = o["hostname"].stdout.strip()
     if not NODE_NAME.match(name) or len(name) > 253 or name == "localhost":
-        return failed("hostname", f"hostname {name!r}, which is not a valid unique node name",
-                      "lowercase letters, digits, '-' and '.' (RFC 1123), not localhost",
-                      "run `hostnamectl set-hostname <name>` (or set node-name in "
-                      "/etc/rancher/k3s/config.yaml)")
+        return failed(
+            "hostname",
+            f"hostname {name!r}, which is not a valid unique node name",
+            "lowercase letters, digits, '-' and '.' (RFC 1123), not localhost",
+            "run `hostnamectl set-hostname <name>` (or set node-name in /etc/rancher/k3s/config.yaml)",
+        )
     answer = o["resolve"].stdout.split()
     if not o["resolve"].ok or not answer:
-        return failed("hostname", f"hostname {name!r} does not resolve (getent hosts gave nothing)",
-                      "it to resolve to an address of this machine",
-                      f"add `127.0.1.1 {name}` (or the node IP) to /etc/hosts or a DNS record")
+        return failed(
+            "hostname",
+            f"hostname {name!r} does not resolve (getent hosts gave nothing)",
+            "it to resolve to an address of this machine",
+            f"add `127.0.1.1 {name}` (or the node IP) to /etc/hosts or a DNS record",
+        )
     return passed("hostname", f"{name} resolves to {answer[0]}")
 
 
@@ -353,16 +433,27 @@ def evaluate_rancher(o: Mapping[str, Output], ctx: Context) -> Finding:
         return skipped("rancher", "no Rancher URL given (RANCHER_URL=https://... enables this check)")
     url, out = ctx.rancher_url.rstrip("/") + "/ping", o["curl"]
     if out.rc == 127:
-        return failed("rancher", "no curl on the host", f"an HTTP answer from {url}",
-                      "install curl (the k3s installer needs it too)")
+        return failed(
+            "rancher",
+            "no curl on the host",
+            f"an HTTP answer from {url}",
+            "install curl (the k3s installer needs it too)",
+        )
     code = out.stdout.strip()
     if not out.ok:
-        return failed("rancher", f"{url} unreachable from this host ({out.first_line()})",
-                      "an HTTP answer from the Rancher server",
-                      "check the URL, DNS, proxy and firewall between this host and Rancher")
+        return failed(
+            "rancher",
+            f"{url} unreachable from this host ({out.first_line()})",
+            "an HTTP answer from the Rancher server",
+            "check the URL, DNS, proxy and firewall between this host and Rancher",
+        )
     if not code.startswith("2"):
-        return failed("rancher", f"HTTP {code} from {url}", "HTTP 200 (pong)",
-                      "check that the URL points at the Rancher server itself, not a proxy page")
+        return failed(
+            "rancher",
+            f"HTTP {code} from {url}",
+            "HTTP 200 (pong)",
+            "check that the URL points at the Rancher server itself, not a proxy page",
+        )
     return passed("rancher", f"{url} answered HTTP {code}")
 
 
@@ -370,33 +461,47 @@ def evaluate_rancher(o: Mapping[str, Output], ctx: Context) -> Finding:
 def preflight_rules(settings: Mapping[str, Any]) -> list[Rule]:
     """The preflight rules in report order (modules and sysctls come from the thresholds)."""
     rules = [
-        Rule("os", on_node(os_release="cat /etc/os-release", kernel="uname -r", arch="uname -m"),
-             evaluate_os),
-        Rule("cgroup_v2", on_node(fstype="stat -fc %T /sys/fs/cgroup",
-                                  unified="stat -fc %T /sys/fs/cgroup/unified",
-                                  controllers="cat /sys/fs/cgroup/cgroup.controllers"),
-             evaluate_cgroup),
+        Rule("os", on_node(os_release="cat /etc/os-release", kernel="uname -r", arch="uname -m"), evaluate_os),
+        Rule(
+            "cgroup_v2",
+            on_node(
+                fstype="stat -fc %T /sys/fs/cgroup",
+                unified="stat -fc %T /sys/fs/cgroup/unified",
+                controllers="cat /sys/fs/cgroup/cgroup.controllers",
+            ),
+            evaluate_cgroup,
+        ),
     ]
     rules += [module_rule(m) for m in settings["kernel_modules"]]
     rules += [sysctl_rule(name, keys) for name, keys in settings["sysctls"].items()]
     rules += [
         Rule("swap", on_node(swaps="cat /proc/swaps"), evaluate_swap),
-        Rule("time_sync", on_node(comm="cat /proc/[0-9]*/comm 2>/dev/null; true",
-                                  ntp_synced="timedatectl show -p NTPSynchronized --value"),
-             evaluate_time),
+        Rule(
+            "time_sync",
+            on_node(
+                comm="cat /proc/[0-9]*/comm 2>/dev/null; true", ntp_synced="timedatectl show -p NTPSynchronized --value"
+            ),
+            evaluate_time,
+        ),
         Rule("memory", on_node(meminfo="cat /proc/meminfo"), evaluate_memory),
-        Rule("cpu_count", on_node(nproc="env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc"),
-             evaluate_cpus),
-        Rule("cpu_features", on_node(arch="uname -m", cpuinfo="cat /proc/cpuinfo"),
-             evaluate_cpu_features),
-        Rule("disk", lambda r, ctx: {"df": r.node(disk_command(ctx.settings["data_dir"]))},
-             evaluate_disk),
-        Rule("ports", on_node(tcp="cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; true",
-                              udp="cat /proc/net/udp /proc/net/udp6 2>/dev/null; true"),
-             evaluate_ports),
-        Rule("hostname", on_node(hostname="cat /proc/sys/kernel/hostname",
-                                 resolve='getent hosts "$(cat /proc/sys/kernel/hostname)"'),
-             evaluate_hostname),
+        Rule("cpu_count", on_node(nproc="env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc"), evaluate_cpus),
+        Rule("cpu_features", on_node(arch="uname -m", cpuinfo="cat /proc/cpuinfo"), evaluate_cpu_features),
+        Rule("disk", lambda r, ctx: {"df": r.node(disk_command(ctx.settings["data_dir"]))}, evaluate_disk),
+        Rule(
+            "ports",
+            on_node(
+                tcp="cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; true",
+                udp="cat /proc/net/udp /proc/net/udp6 2>/dev/null; true",
+            ),
+            evaluate_ports,
+        ),
+        Rule(
+            "hostname",
+            on_node(
+                hostname="cat /proc/sys/kernel/hostname", resolve='getent hosts "$(cat /proc/sys/kernel/hostname)"'
+            ),
+            evaluate_hostname,
+        ),
         Rule("rancher", gather_rancher, evaluate_rancher),
     ]
     return rules

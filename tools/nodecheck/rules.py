@@ -1,9 +1,10 @@
 """What a rule is, and small helpers the preflight and postflight rules share."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from .model import Context, Finding, Output, Run, failed
 

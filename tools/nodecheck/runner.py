@@ -1,13 +1,16 @@
 """The thin testinfra layer: reach a host, run the rules' commands there, never crash on it."""
+
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import secrets
 import shlex
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import testinfra
 
@@ -42,12 +45,13 @@ def _reason(exc: BaseException) -> str:
 def batch_script(commands: list[str], token: str) -> str:
     """One shell script running every command in its own ``sh -c``, printing per command a
     marker line with its exit status and base64 stdout/stderr: one round trip instead of dozens."""
-    parts = ['t=$(mktemp -d) || exit 1']
+    parts = ["t=$(mktemp -d) || exit 1"]
     for i, command in enumerate(commands):
         parts.append(
-            f"sh -c {shlex.quote(command)} >\"$t/o\" 2>\"$t/e\" </dev/null; r=$?; "
+            f'sh -c {shlex.quote(command)} >"$t/o" 2>"$t/e" </dev/null; r=$?; '
             f"printf '\\n{token} {i} %s ' \"$r\"; base64 <\"$t/o\" | tr -d '\\n'; printf ' '; "
-            f"base64 <\"$t/e\" | tr -d '\\n'; printf ' {token}-end\\n'")
+            f"base64 <\"$t/e\" | tr -d '\\n'; printf ' {token}-end\\n'"
+        )
     parts.append('rm -rf "$t"')
     return "\n".join(parts)
 
@@ -65,7 +69,7 @@ def parse_batch(stdout: str, count: int, token: str) -> list[Output] | None:
 class Recorder:
     """Stands in for a host while rules are dry-run, to learn which commands they will need."""
 
-    def __init__(self, known: "HostRunner | None"):
+    def __init__(self, known: HostRunner | None):
         self.known, self.commands = known, []
 
     def __call__(self, command: str) -> Output:
@@ -87,8 +91,7 @@ class HostRunner:
 
     def recording(self) -> dict[str, dict[str, Any]]:
         """Every command run so far with its output (see ``replay``)."""
-        return {c: {"rc": o.rc, "stdout": o.stdout, "stderr": o.stderr}
-                for c, o in self._cache.items()}
+        return {c: {"rc": o.rc, "stdout": o.stdout, "stderr": o.stderr} for c, o in self._cache.items()}
 
     def prefetch(self, commands: Iterable[str]) -> None:
         """Run the commands not cached yet in one batch (one ssh round trip)."""
@@ -102,7 +105,7 @@ class HostRunner:
             raise Unreachable(_reason(exc), self.label) from exc
         outputs = parse_batch(result.stdout, len(todo), token)
         if outputs:
-            self._cache.update(zip(todo, outputs))
+            self._cache.update(zip(todo, outputs, strict=False))  # a cut-off batch answers a prefix
 
     def __call__(self, command: str) -> Output:
         if command not in self._cache:
@@ -127,15 +130,25 @@ def replay(recorded: Mapping[str, Mapping[str, Any]]) -> Callable[[str], Output]
     return run
 
 
-def connect(address: str, *, sudo: bool = False, ssh_config: str | None = None,
-            ssh_identity_file: str | None = None, controlpersist: int = 0,
-            timeout: int = 10) -> Any:
+def connect(
+    address: str,
+    *,
+    sudo: bool = False,
+    ssh_config: str | None = None,
+    ssh_identity_file: str | None = None,
+    controlpersist: int = 0,
+    timeout: int = 10,
+) -> Any:
     """A testinfra host. ssh runs in batch mode, so a missing key fails instead of prompting."""
     kwargs: dict[str, Any] = {"sudo": sudo}
     if address.startswith("ssh://"):
-        kwargs.update(ssh_config=ssh_config, ssh_identity_file=ssh_identity_file,
-                      controlpersist=controlpersist, timeout=timeout,
-                      ssh_extra_args="-o BatchMode=yes")
+        kwargs.update(
+            ssh_config=ssh_config,
+            ssh_identity_file=ssh_identity_file,
+            controlpersist=controlpersist,
+            timeout=timeout,
+            ssh_extra_args="-o BatchMode=yes",
+        )
     return testinfra.get_host(address, **kwargs)
 
 
@@ -144,23 +157,33 @@ def check_reachable(node: NodeSpec, run: Callable[[str], Output]) -> Finding:
     try:
         out = run("echo nodecheck-ok")
     except Unreachable as exc:
-        return failed("reachable", f"no connection to {node.address} ({exc})",
-                      "a shell on the host", "check the address and port, that sshd runs there "
-                      "and that the inventory's user and key are authorised")
+        return failed(
+            "reachable",
+            f"no connection to {node.address} ({exc})",
+            "a shell on the host",
+            "check the address and port, that sshd runs there and that the inventory's user and key are authorised",
+        )
     if out.stdout.strip() != "nodecheck-ok" and "sudo" in out.stderr:
-        return failed("reachable", f"{node.address} refusing sudo ({out.first_line()})",
-                      "commands to run through sudo without a password",
-                      "allow the user passwordless sudo (NOPASSWD) or log in as root")
+        return failed(
+            "reachable",
+            f"{node.address} refusing sudo ({out.first_line()})",
+            "commands to run through sudo without a password",
+            "allow the user passwordless sudo (NOPASSWD) or log in as root",
+        )
     if out.stdout.strip() != "nodecheck-ok":
-        return failed("reachable", f"{node.address} answering "
-                      f"{out.first_line()!r} to `echo`", "a POSIX shell",
-                      "give the checks a login with a POSIX shell (sh, bash)")
+        return failed(
+            "reachable",
+            f"{node.address} answering {out.first_line()!r} to `echo`",
+            "a POSIX shell",
+            "give the checks a login with a POSIX shell (sh, bash)",
+        )
     return passed("reachable", f"{node.name} answers over {node.address.split('://')[0]}")
 
 
 def no_cluster_runner(reason: str) -> Callable[[str], Output]:
     def run(command: str) -> Output:
         return Output(127, "", reason)
+
     return run
 
 
@@ -169,12 +192,19 @@ def run_rule(rule: Rule, runners: Runners, ctx: Context) -> Finding:
     try:
         return rule.check(runners, ctx)
     except Unreachable as exc:
-        return failed(rule.name, f"{exc.label} unreachable while checking ({exc})",
-                      "the connection to stay up", "check the network and run the checks again")
+        return failed(
+            rule.name,
+            f"{exc.label} unreachable while checking ({exc})",
+            "the connection to stay up",
+            "check the network and run the checks again",
+        )
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        return failed(rule.name, f"output the check cannot read ({type(exc).__name__}: {exc})",
-                      "the usual output of the commands", "run the rule's commands by hand on "
-                      "the host and report the output with this message")
+        return failed(
+            rule.name,
+            f"output the check cannot read ({type(exc).__name__}: {exc})",
+            "the usual output of the commands",
+            "run the rule's commands by hand on the host and report the output with this message",
+        )
 
 
 @dataclass
@@ -185,7 +215,7 @@ class Plan:
     settings: Mapping[str, Any]
     groups: Mapping[str, Any] = field(default_factory=load_groups)
     kube_version: str = field(default_factory=load_kube_version)
-    controlpersist: int = 0   # no ssh master left behind; batching keeps round trips few
+    controlpersist: int = 0  # no ssh master left behind; batching keeps round trips few
     _runners: dict[str, HostRunner] = field(default_factory=dict)
 
     def rules(self, phase: str) -> list[Rule]:
@@ -198,17 +228,28 @@ class Plan:
     def runner(self, address: str, sudo: bool = False) -> HostRunner:
         key = f"{address}|{sudo}"
         if key not in self._runners:
-            host = connect(address, sudo=sudo, ssh_config=self.inventory.ssh_config,
-                           ssh_identity_file=self.inventory.ssh_identity_file,
-                           controlpersist=self.controlpersist)
+            host = connect(
+                address,
+                sudo=sudo,
+                ssh_config=self.inventory.ssh_config,
+                ssh_identity_file=self.inventory.ssh_identity_file,
+                controlpersist=self.controlpersist,
+            )
             self._runners[key] = HostRunner(host, address)
         return self._runners[key]
 
     def context(self, node: NodeSpec) -> Context:
-        return Context(group=node.group, role=node.role, settings=self.settings,
-                       group_spec=self.groups[node.group], all_groups=self.groups,
-                       rancher_url=self.inventory.rancher_url, node_name=node.node_name,
-                       kubectl=node.kubectl, kube_version=self.kube_version)
+        return Context(
+            group=node.group,
+            role=node.role,
+            settings=self.settings,
+            group_spec=self.groups[node.group],
+            all_groups=self.groups,
+            rancher_url=self.inventory.rancher_url,
+            node_name=node.node_name,
+            kubectl=node.kubectl,
+            kube_version=self.kube_version,
+        )
 
     def runners(self, node: NodeSpec) -> Runners:
         run = self.runner(node.address, node.sudo)
@@ -217,34 +258,37 @@ class Plan:
         elif node.role == "server":
             cluster = run
         else:
-            server = next((n for n in self.inventory.nodes
-                           if n.group == node.group and n.role == "server"), None)
-            cluster = (self.runner(server.address, server.sudo) if server else no_cluster_runner(
-                "no server in the inventory to run kubectl on for this agent"))
+            server = next((n for n in self.inventory.nodes if n.group == node.group and n.role == "server"), None)
+            cluster = (
+                self.runner(server.address, server.sudo)
+                if server
+                else no_cluster_runner("no server in the inventory to run kubectl on for this agent")
+            )
         return Runners(node=run, cluster=cluster)
 
     def recording(self, node: NodeSpec) -> dict[str, Any]:
         """What the node (and its kubectl host) answered: replayable with ``check_node``."""
         runners = self.runners(node)
-        return {name: run.recording() if isinstance(run, HostRunner) else {}
-                for name, run in (("node", runners.node), ("cluster", runners.cluster))}
+        return {
+            name: run.recording() if isinstance(run, HostRunner) else {}
+            for name, run in (("node", runners.node), ("cluster", runners.cluster))
+        }
 
-    def check_node(self, node: NodeSpec, phase: str,
-                   recorded: Mapping[str, Any] | None = None) -> list[Finding]:
+    def check_node(self, node: NodeSpec, phase: str, recorded: Mapping[str, Any] | None = None) -> list[Finding]:
         """All findings of one phase on one node (from a recording when given); an unreachable
         host gets one failure, the rest skipped."""
-        runners = (Runners(node=replay(recorded["node"]), cluster=replay(recorded["cluster"]))
-                   if recorded is not None else self.runners(node))
+        runners = (
+            Runners(node=replay(recorded["node"]), cluster=replay(recorded["cluster"]))
+            if recorded is not None
+            else self.runners(node)
+        )
         first = check_reachable(node, runners.node)
         if first.status != "pass":
-            return [first] + [skipped(r.name, f"{node.name} unreachable")
-                              for r in self.rules(phase)]
+            return [first] + [skipped(r.name, f"{node.name} unreachable") for r in self.rules(phase)]
         ctx = self.context(node)
         if phase == "postflight" and not ctx.node_name:
-            try:
+            with contextlib.suppress(Unreachable):  # each rule reports the lost connection itself
                 ctx = replace(ctx, node_name=node_name(runners, ctx))
-            except Unreachable:
-                pass   # each rule reports the lost connection itself
         self.prefetch(runners, ctx, self.rules(phase))
         return [first] + [run_rule(rule, runners, ctx) for rule in self.rules(phase)]
 
@@ -256,25 +300,36 @@ class Plan:
             hosts = [h if isinstance(h, HostRunner) else None for h in (runners.node, runners.cluster)]
             node_rec, cluster_rec = Recorder(hosts[0]), Recorder(hosts[1])
             for rule in rules:
-                try:
+                with contextlib.suppress(Exception):  # a dry run on empty answers may not parse: fine
                     rule.check(Runners(node=node_rec, cluster=cluster_rec), ctx)
-                except Exception:   # a dry run on empty answers may not parse: that is fine
-                    pass
             if not node_rec.commands and not cluster_rec.commands:
                 return
             try:
                 if hosts[0] is not None and hosts[0] is hosts[1]:
                     hosts[0].prefetch(node_rec.commands + cluster_rec.commands)
                     continue
-                for host, rec in zip(hosts, (node_rec, cluster_rec)):
+                for host, rec in zip(hosts, (node_rec, cluster_rec), strict=True):
                     if host is not None:
                         host.prefetch(rec.commands)
             except Unreachable:
-                return   # each rule then meets the lost connection and reports it
+                return  # each rule then meets the lost connection and reports it
 
 
 def findings_json(results: Iterable[tuple[NodeSpec, str, Finding]]) -> str:
     """The machine-readable report (test-artifacts/nodes-<group>-<phase>.json)."""
-    return json.dumps([{"host": n.name, "address": n.address, "group": n.group, "role": n.role,
-                        "phase": phase, "check": f.check, "status": f.status, "message": f.message}
-                       for n, phase, f in results], indent=2)
+    return json.dumps(
+        [
+            {
+                "host": n.name,
+                "address": n.address,
+                "group": n.group,
+                "role": n.role,
+                "phase": phase,
+                "check": f.check,
+                "status": f.status,
+                "message": f.message,
+            }
+            for n, phase, f in results
+        ],
+        indent=2,
+    )

@@ -1,5 +1,6 @@
 """`python -m tools.rehearsal down` stops everything a rehearsal started (make rehearsal-down);
 `status` lists its processes. The scenario itself runs as tests: tests/rehearsal/."""
+
 from __future__ import annotations
 
 import argparse

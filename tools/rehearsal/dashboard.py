@@ -1,5 +1,6 @@
 """What an operator sees on Fleet's dashboard, read from the management cluster's objects, and
 the convergence checks the scenario waits on."""
+
 from __future__ import annotations
 
 from .kube import Kube
@@ -15,8 +16,10 @@ def _cluster_groups(mgmt: Kube) -> dict[str, tuple[str, str]]:
     for cluster in mgmt.list("Cluster", WORKSPACE):
         ns = cluster.get("status", {}).get("namespace")
         if ns:
-            result[ns] = (cluster["metadata"]["name"],
-                          cluster["metadata"].get("labels", {}).get("facefleet.io/group", "-"))
+            result[ns] = (
+                cluster["metadata"]["name"],
+                cluster["metadata"].get("labels", {}).get("facefleet.io/group", "-"),
+            )
     return result
 
 
@@ -31,9 +34,13 @@ def _bd_ready(bd: dict) -> bool:
     wanted = spec.get("deploymentID")
     # Fleet stages a new deployment first and promotes it when the rollout partition allows; the
     # agent reports which one it applied.
-    return (wanted is not None and spec.get("stagedDeploymentID") == wanted
-            and status.get("appliedDeploymentID") == wanted
-            and status.get("ready") is True and conditions.get("Ready") == "True")
+    return (
+        wanted is not None
+        and spec.get("stagedDeploymentID") == wanted
+        and status.get("appliedDeploymentID") == wanted
+        and status.get("ready") is True
+        and conditions.get("Ready") == "True"
+    )
 
 
 def deployment_state(bd: dict) -> str:
@@ -53,21 +60,43 @@ def snapshot(mgmt: Kube) -> dict:
     groups = _cluster_groups(mgmt)
     gitrepo = mgmt.get("GitRepo", GITREPO, WORKSPACE) or {}
     gstatus = gitrepo.get("status", {})
-    view: dict = {"gitrepo": {"name": GITREPO, "commit": gstatus.get("commit"),
-                              "readyClusters": gstatus.get("readyClusters"),
-                              "desiredReadyClusters": gstatus.get("desiredReadyClusters"),
-                              "display": gstatus.get("display", {})},
-                  "bundles": {}}
-    bds = [bd for bd in mgmt.list("BundleDeployment") if bd["metadata"].get("labels", {}).get(
-        "fleet.cattle.io/repo-name") == GITREPO]
+    view: dict = {
+        "gitrepo": {
+            "name": GITREPO,
+            "commit": gstatus.get("commit"),
+            "readyClusters": gstatus.get("readyClusters"),
+            "desiredReadyClusters": gstatus.get("desiredReadyClusters"),
+            "display": gstatus.get("display", {}),
+        },
+        "bundles": {},
+    }
+    bds = [
+        bd
+        for bd in mgmt.list("BundleDeployment")
+        if bd["metadata"].get("labels", {}).get("fleet.cattle.io/repo-name") == GITREPO
+    ]
     for bundle in sorted(mgmt.list("Bundle", WORKSPACE, REPO_LABEL), key=bundle_name):
         name = bundle["metadata"]["name"]
-        entry = {"commit": bundle["metadata"].get("labels", {}).get("fleet.cattle.io/commit"),
-                 "state": bundle.get("status", {}).get("display", {}).get("state") or "Ready",
-                 "summary": {k: v for k, v in bundle.get("status", {}).get("summary", {}).items()
-                             if k in ("ready", "desiredReady", "modified", "notReady", "waitApplied",
-                                      "errApplied", "outOfSync", "pending")},
-                 "groups": {}}
+        entry = {
+            "commit": bundle["metadata"].get("labels", {}).get("fleet.cattle.io/commit"),
+            "state": bundle.get("status", {}).get("display", {}).get("state") or "Ready",
+            "summary": {
+                k: v
+                for k, v in bundle.get("status", {}).get("summary", {}).items()
+                if k
+                in (
+                    "ready",
+                    "desiredReady",
+                    "modified",
+                    "notReady",
+                    "waitApplied",
+                    "errApplied",
+                    "outOfSync",
+                    "pending",
+                )
+            },
+            "groups": {},
+        }
         for bd in bds:
             if bd["metadata"].get("labels", {}).get("fleet.cattle.io/bundle-name") != name:
                 continue
@@ -119,11 +148,17 @@ def not_ready_reasons(mgmt: Kube, clusters: list[str]) -> list[str]:
         for short, bd in sorted(bundle_deployments(mgmt, cluster).items()):
             if not _bd_ready(bd):
                 status = bd.get("status", {})
-                msgs = [f"{c['type']}={c.get('status')}: {c.get('message', '')}" for c in status.get("conditions", [])
-                        if c.get("status") != "True"]
-                nonready = [f"{r.get('kind')}/{r.get('name')}: {r.get('summary', {})}"
-                            for r in status.get("nonReadyStatus", [])]
-                modified = [f"{m.get('kind')}/{m.get('name')} {m.get('patch', '')[:200]}"
-                            for m in status.get("modifiedStatus", [])]
+                msgs = [
+                    f"{c['type']}={c.get('status')}: {c.get('message', '')}"
+                    for c in status.get("conditions", [])
+                    if c.get("status") != "True"
+                ]
+                nonready = [
+                    f"{r.get('kind')}/{r.get('name')}: {r.get('summary', {})}" for r in status.get("nonReadyStatus", [])
+                ]
+                modified = [
+                    f"{m.get('kind')}/{m.get('name')} {m.get('patch', '')[:200]}"
+                    for m in status.get("modifiedStatus", [])
+                ]
                 lines.append(f"{cluster} bundle {short}: {'; '.join(msgs + nonready + modified)}")
     return lines

@@ -1,5 +1,6 @@
 """The rehearsal's git server: a throwaway copy of this repository served by `git daemon` on
 127.0.0.1, and a working clone in which the scenario makes its commits and pushes them."""
+
 from __future__ import annotations
 
 import shutil
@@ -13,14 +14,24 @@ GIT_ROOT = STATE / "git"
 BARE = GIT_ROOT / "facefleet.git"
 WORK = GIT_ROOT / "work"
 URL = f"git://{HOST}:{GIT_DAEMON_PORT}/facefleet.git"
-_IDENTITY = {"GIT_AUTHOR_NAME": "rehearsal", "GIT_AUTHOR_EMAIL": "rehearsal@facefleet.invalid",
-             "GIT_COMMITTER_NAME": "rehearsal", "GIT_COMMITTER_EMAIL": "rehearsal@facefleet.invalid"}
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "rehearsal",
+    "GIT_AUTHOR_EMAIL": "rehearsal@facefleet.invalid",
+    "GIT_COMMITTER_NAME": "rehearsal",
+    "GIT_COMMITTER_EMAIL": "rehearsal@facefleet.invalid",
+}
 
 
 def git(*args: str, cwd: Path = WORK) -> str:
     import os
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                          env=os.environ | _IDENTITY | {"GIT_CONFIG_NOSYSTEM": "1"})
+
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=os.environ | _IDENTITY | {"GIT_CONFIG_NOSYSTEM": "1"},
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip()}")
     return proc.stdout.strip()
@@ -64,5 +75,16 @@ def revert_last() -> str:
 
 
 def start_daemon() -> None:
-    procs.start("git-daemon", ["git", "daemon", "--reuseaddr", "--export-all", f"--listen={HOST}",
-                               f"--port={GIT_DAEMON_PORT}", f"--base-path={GIT_ROOT}", str(GIT_ROOT)])
+    procs.start(
+        "git-daemon",
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            f"--listen={HOST}",
+            f"--port={GIT_DAEMON_PORT}",
+            f"--base-path={GIT_ROOT}",
+            str(GIT_ROOT),
+        ],
+    )

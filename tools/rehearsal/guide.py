@@ -2,6 +2,7 @@
 
 The rehearsal labels clusters, taints edge nodes and creates the Secrets by running the guide's
 own commands, so a guide that drifts from what the charts need fails the rehearsal."""
+
 from __future__ import annotations
 
 import os
@@ -26,22 +27,30 @@ def block(section: str, guide: Path = GUIDE) -> str:
     return code.group(1)
 
 
-def run(section: str, kubeconfig: Path, cwd: Path, substitutions: dict[str, str] | None = None,
-        keep_lines: str | None = None) -> str:
+def run(
+    section: str,
+    kubeconfig: Path,
+    cwd: Path,
+    substitutions: dict[str, str] | None = None,
+    keep_lines: str | None = None,
+) -> str:
     """Run a section's block with bash -euo pipefail against one cluster; returns its output.
 
     substitutions replace placeholders such as `<node>`; keep_lines keeps only the lines that
     contain it (plus comments), for blocks that show alternatives."""
     script = block(section)
     if keep_lines is not None:
-        script = "\n".join(l for l in script.splitlines() if keep_lines in l or l.lstrip().startswith("#"))
+        script = "\n".join(line for line in script.splitlines() if keep_lines in line or line.lstrip().startswith("#"))
     for old, new in (substitutions or {}).items():
         script = script.replace(old, new)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
     env |= {"KUBECONFIG": str(kubeconfig), "PATH": f"{BIN}:{env.get('PATH', '')}"}
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
     if proc.returncode != 0:
-        raise RuntimeError(f"clusters/README.md section {section} failed against {kubeconfig.name}:\n"
-                           f"{script}\n--- stderr:\n{proc.stderr}")
+        raise RuntimeError(
+            f"clusters/README.md section {section} failed against {kubeconfig.name}:\n"
+            f"{script}\n--- stderr:\n{proc.stderr}"
+        )
     return proc.stdout

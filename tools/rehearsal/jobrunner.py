@@ -9,6 +9,7 @@ not Fleet's own code (tests/rehearsal/README.md).
 
     python -m tools.rehearsal.jobrunner   # runs until stopped (started by the rehearsal)
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,7 +28,7 @@ JOBS = STATE / "jobs"
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class PodRunner:
@@ -80,7 +81,7 @@ class PodRunner:
     def _rewrite(value: str, mounts: list[tuple[str, Path]]) -> str:
         for container_path, host in mounts:
             if value == container_path or value.startswith(container_path + "/"):
-                return str(host) + value[len(container_path):]
+                return str(host) + value[len(container_path) :]
             marker = "=" + container_path
             if marker in value:  # --flag=/path
                 head, tail = value.split(marker, 1)
@@ -117,8 +118,9 @@ class PodRunner:
         cwd = self._rewrite(container.get("workingDir", "/"), mounts) if container.get("workingDir") else None
         log.write(f"--- {container['name']}: {command} (cwd {cwd})\n".encode())
         log.flush()
-        proc = subprocess.run(command, cwd=cwd, env=self._env(container, mounts), stdout=log,
-                              stderr=subprocess.STDOUT, timeout=600)
+        proc = subprocess.run(
+            command, cwd=cwd, env=self._env(container, mounts), stdout=log, stderr=subprocess.STDOUT, timeout=600
+        )
         log.write(f"--- {container['name']} exited {proc.returncode}\n".encode())
         return proc.returncode
 
@@ -154,24 +156,48 @@ class PodRunner:
         statuses = []
         for container in self.pod["spec"]["containers"]:
             code = dict(results).get(container["name"], 1 if phase == "Failed" else 0)
-            state = ({"running": {"startedAt": started}} if phase == "Running" else
-                     {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                                     "message": message if code else "", "startedAt": started,
-                                     "finishedAt": _now()}})
-            statuses.append({"name": container["name"], "image": container.get("image", ""),
-                             "imageID": "", "ready": phase == "Running", "restartCount": 0,
-                             "started": phase == "Running", "state": state})
-        status = {"phase": phase, "startTime": started, "hostIP": "127.0.0.1",
-                  "conditions": [{"type": "Initialized", "status": "True"},
-                                 {"type": "PodScheduled", "status": "True"}],
-                  "containerStatuses": statuses}
+            state = (
+                {"running": {"startedAt": started}}
+                if phase == "Running"
+                else {
+                    "terminated": {
+                        "exitCode": code,
+                        "reason": "Completed" if code == 0 else "Error",
+                        "message": message if code else "",
+                        "startedAt": started,
+                        "finishedAt": _now(),
+                    }
+                }
+            )
+            statuses.append(
+                {
+                    "name": container["name"],
+                    "image": container.get("image", ""),
+                    "imageID": "",
+                    "ready": phase == "Running",
+                    "restartCount": 0,
+                    "started": phase == "Running",
+                    "state": state,
+                }
+            )
+        status = {
+            "phase": phase,
+            "startTime": started,
+            "hostIP": "127.0.0.1",
+            "conditions": [{"type": "Initialized", "status": "True"}, {"type": "PodScheduled", "status": "True"}],
+            "containerStatuses": statuses,
+        }
         self.kube.patch("Pod", self.name, {"status": status}, self.pod["metadata"]["namespace"], sub="status")
 
 
 def _bind(kube: Kube, pod: dict, node: str) -> None:
     ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": ns},
-               "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+    binding = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": name, "namespace": ns},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+    }
     response = kube.request("POST", f"/api/v1/namespaces/{ns}/pods/{name}/binding", json=binding)
     if response.status_code >= 400:
         raise KubeError(kube.name, f"bind Pod {ns}/{name}", response.status_code, response.text)
@@ -182,11 +208,17 @@ RUNNER_NODE = "gitjob-runner"
 
 def ensure_runner_node(kube: Kube) -> None:
     """A Node object the Job pods are bound to (no kubelet: this runner is its kubelet)."""
-    kube.apply({"apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": RUNNER_NODE, "labels": {"kubernetes.io/hostname": RUNNER_NODE,
-                                                             "kubernetes.io/os": "linux"}},
-                "spec": {"taints": [{"key": "rehearsal.facefleet.io/runner", "value": "true",
-                                     "effect": "NoSchedule"}]}})
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": RUNNER_NODE,
+                "labels": {"kubernetes.io/hostname": RUNNER_NODE, "kubernetes.io/os": "linux"},
+            },
+            "spec": {"taints": [{"key": "rehearsal.facefleet.io/runner", "value": "true", "effect": "NoSchedule"}]},
+        }
+    )
 
 
 def loop(interval: float = 1.0) -> None:

@@ -2,6 +2,7 @@
 
 The rehearsal and its tests only need get, list, create, patch and delete on a handful of kinds,
 so a typed client generated for every API group would be more to read than this."""
+
 from __future__ import annotations
 
 import base64
@@ -110,24 +111,37 @@ class Kube:
 
     def list(self, kind: str, namespace: str | None = None, labels: str | None = None) -> list[dict]:
         params = {"labelSelector": labels} if labels else {}
-        body = self._call("GET", self._path(kind, namespace), f"list {kind} in {namespace or 'all'}",
-                          params=params)
+        body = self._call("GET", self._path(kind, namespace), f"list {kind} in {namespace or 'all'}", params=params)
         return body.get("items", [])
 
     def apply(self, obj: dict, manager: str = "facefleet-rehearsal") -> dict:
         """Server-side apply of one object (created or updated; our fields win)."""
         meta = obj["metadata"]
-        return self._call("PATCH", self._path(obj["kind"], meta.get("namespace"), meta["name"]),
-                          f"apply {obj['kind']} {meta.get('namespace')}/{meta['name']}",
-                          params={"fieldManager": manager, "force": "true"},
-                          content=json.dumps(obj), headers={"Content-Type": "application/apply-patch+yaml"})
+        return self._call(
+            "PATCH",
+            self._path(obj["kind"], meta.get("namespace"), meta["name"]),
+            f"apply {obj['kind']} {meta.get('namespace')}/{meta['name']}",
+            params={"fieldManager": manager, "force": "true"},
+            content=json.dumps(obj),
+            headers={"Content-Type": "application/apply-patch+yaml"},
+        )
 
-    def patch(self, kind: str, name: str, patch: dict, namespace: str | None = None,
-              sub: str | None = None, merge: str = "merge") -> dict:
-        return self._call("PATCH", self._path(kind, namespace, name, sub),
-                          f"patch {kind} {namespace}/{name}{'/' + sub if sub else ''}",
-                          content=json.dumps(patch),
-                          headers={"Content-Type": f"application/{merge}-patch+json"})
+    def patch(
+        self,
+        kind: str,
+        name: str,
+        patch: dict,
+        namespace: str | None = None,
+        sub: str | None = None,
+        merge: str = "merge",
+    ) -> dict:
+        return self._call(
+            "PATCH",
+            self._path(kind, namespace, name, sub),
+            f"patch {kind} {namespace}/{name}{'/' + sub if sub else ''}",
+            content=json.dumps(patch),
+            headers={"Content-Type": f"application/{merge}-patch+json"},
+        )
 
     def raw(self, path: str) -> httpx.Response:
         return self._http.get(path)
@@ -144,8 +158,13 @@ class Kube:
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         """kubectl against this cluster (the rehearsal's own build of it)."""
-        proc = subprocess.run([str(BIN / "kubectl"), "--kubeconfig", str(self.spec.kubeconfig), *args],
-                              input=stdin, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [str(BIN / "kubectl"), "--kubeconfig", str(self.spec.kubeconfig), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if check and proc.returncode != 0:
             raise KubeError(self.name, "kubectl " + " ".join(args), proc.returncode, proc.stderr)
         return proc
@@ -162,11 +181,18 @@ def write_kubeconfig(spec: ClusterSpec) -> Path:
     """An admin kubeconfig with the credentials embedded, so it works from any folder."""
     pki = ClusterPKI(spec.folder / "pki")
     config = {
-        "apiVersion": "v1", "kind": "Config", "current-context": spec.name,
-        "clusters": [{"name": spec.name, "cluster": {
-            "server": spec.server, "certificate-authority-data": _b64(pki.ca_cert)}}],
-        "users": [{"name": f"{spec.name}-admin", "user": {
-            "client-certificate-data": _b64(pki.admin_cert), "client-key-data": _b64(pki.admin_key)}}],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": spec.name,
+        "clusters": [
+            {"name": spec.name, "cluster": {"server": spec.server, "certificate-authority-data": _b64(pki.ca_cert)}}
+        ],
+        "users": [
+            {
+                "name": f"{spec.name}-admin",
+                "user": {"client-certificate-data": _b64(pki.admin_cert), "client-key-data": _b64(pki.admin_key)},
+            }
+        ],
         "contexts": [{"name": spec.name, "context": {"cluster": spec.name, "user": f"{spec.name}-admin"}}],
     }
     spec.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -3,6 +3,7 @@
 Everything listens on 127.0.0.1. Ports sit in one block, 26000-26999: below the kernel's
 ephemeral range (32768 and up, which outgoing connections draw from) and away from `make run`
 (8000, 8501, 27017) and a developer's own cluster (6443)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

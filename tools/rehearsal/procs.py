@@ -1,7 +1,9 @@
 """Start the rehearsal's processes detached (so `KEEP=1` can leave them running), log each into
 test-artifacts/rehearsal/logs/, record their pids in .rehearsal/pids, and stop them all again."""
+
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,9 +20,10 @@ def start(name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Pa
     """Start argv in its own session with output in logs/<name>.log; returns the pid."""
     LOGS.mkdir(parents=True, exist_ok=True)
     PIDS.mkdir(parents=True, exist_ok=True)
-    log = open(LOGS / f"{name}.log", "ab")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env=env, cwd=cwd, start_new_session=True)
+    log = open(LOGS / f"{name}.log", "ab")  # noqa: SIM115 - the detached child writes it for its whole life
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True
+    )
     log.close()
     (PIDS / name).write_text(str(proc.pid))
     return proc.pid
@@ -66,10 +69,8 @@ def _kill_group(pid: int, timeout: float) -> None:
         while time.monotonic() < deadline:
             if not alive(pid):
                 return
-            try:  # reap it if it is our child
+            with contextlib.suppress(ChildProcessError):  # reap it if it is our child
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             time.sleep(0.1)
 
 

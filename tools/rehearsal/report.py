@@ -1,5 +1,6 @@
 """The rehearsal report: per step its duration and, after it, what the Fleet dashboard shows;
 written to test-artifacts/rehearsal/report.{json,md}."""
+
 from __future__ import annotations
 
 import json
@@ -28,11 +29,16 @@ class Report:
 
     def write(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True).stdout.strip()
-        self.meta |= {"git_revision": rev, "machine": platform.machine(), "cpus": _cpus(),
-                      "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                      "peak_rss_mb": round(self.peak_rss_kb / 1024)}
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        self.meta |= {
+            "git_revision": rev,
+            "machine": platform.machine(),
+            "cpus": _cpus(),
+            "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "peak_rss_mb": round(self.peak_rss_kb / 1024),
+        }
         (folder / "report.json").write_text(json.dumps({"meta": self.meta, "steps": self.steps}, indent=2))
         (folder / "report.md").write_text(self.markdown())
 
@@ -46,20 +52,32 @@ class Report:
                     out.append(f"- {key}: {value}")
             board = step["dashboard"]
             repo = board.get("gitrepo", {})
-            out += ["", f"GitRepo `{repo.get('name')}` at `{(repo.get('commit') or '-')[:12]}`: "
-                        f"{repo.get('readyClusters')}/{repo.get('desiredReadyClusters')} clusters ready", "",
-                    "| bundle | commit | state | edge ready/targeted | cloud ready/targeted |", "|---|---|---|---|---|"]
+            out += [
+                "",
+                f"GitRepo `{repo.get('name')}` at `{(repo.get('commit') or '-')[:12]}`: "
+                f"{repo.get('readyClusters')}/{repo.get('desiredReadyClusters')} clusters ready",
+                "",
+                "| bundle | commit | state | edge ready/targeted | cloud ready/targeted |",
+                "|---|---|---|---|---|",
+            ]
             for name, bundle in board.get("bundles", {}).items():
                 cells = []
                 for group in ("edge", "cloud"):
                     g = bundle["groups"].get(group)
-                    cells.append(f"{g['ready']}/{g['targeted']} ({', '.join(f'{c}: {s}' for c, s in g['clusters'].items())})"
-                                 if g else "-")
-                out.append(f"| {name} | `{(bundle.get('commit') or '-')[:12]}` | {bundle.get('state')} | "
-                           + " | ".join(cells) + " |")
+                    cells.append(
+                        f"{g['ready']}/{g['targeted']} ({', '.join(f'{c}: {s}' for c, s in g['clusters'].items())})"
+                        if g
+                        else "-"
+                    )
+                out.append(
+                    f"| {name} | `{(bundle.get('commit') or '-')[:12]}` | {bundle.get('state')} | "
+                    + " | ".join(cells)
+                    + " |"
+                )
         return "\n".join(out) + "\n"
 
 
 def _cpus() -> int:
     import os
+
     return os.cpu_count() or 0

@@ -1,9 +1,10 @@
 """Bring the whole rehearsal up, and take it down: three clusters, Fleet, agents, git server.
 
-    management  Fleet's CRDs, controller (+ agentmanagement, gitjob), the GitRepo; no nodes
-    edge-1      a k3s-like server node and two tainted edge nodes (one arm64); fleet-agent
-    cloud-1     three cloud nodes and one tainted edge node that cloud pods must avoid; fleet-agent
+management  Fleet's CRDs, controller (+ agentmanagement, gitjob), the GitRepo; no nodes
+edge-1      a k3s-like server node and two tainted edge nodes (one arm64); fleet-agent
+cloud-1     three cloud nodes and one tainted edge node that cloud pods must avoid; fleet-agent
 """
+
 from __future__ import annotations
 
 import shutil
@@ -22,9 +23,11 @@ from .layout import ARTIFACTS, CLOUD, CLUSTERS, DOWNSTREAM, EDGE, MANAGEMENT, RO
 STANDINS = Path(__file__).with_name("standins.yaml")
 POLLING_INTERVAL = "5s"
 
-EDGE_NODES = [NodeSpec("edge-1-server", "4", "4Gi"),
-              NodeSpec("edge-1-line-a", "4", "4Gi"),
-              NodeSpec("edge-1-line-b", "4", "4Gi", arch="arm64")]
+EDGE_NODES = [
+    NodeSpec("edge-1-server", "4", "4Gi"),
+    NodeSpec("edge-1-line-a", "4", "4Gi"),
+    NodeSpec("edge-1-line-b", "4", "4Gi", arch="arm64"),
+]
 EDGE_TIER_NODES = {"edge-1": ["edge-1-line-a", "edge-1-line-b"], "cloud-1": ["cloud-1-edge"]}
 CLOUD_NODES = [NodeSpec(f"cloud-1-node-{i}", "8", "16Gi") for i in (1, 2, 3)] + [NodeSpec("cloud-1-edge", "4", "4Gi")]
 GROUP = {"edge-1": "edge", "cloud-1": "cloud"}
@@ -57,20 +60,51 @@ class Stack:
 
 def _k3s_standins(kube: Kube, default_class: str) -> None:
     """The objects k3s brings that the charts rely on: a default StorageClass and traefik's class."""
-    kube.apply({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-                "metadata": {"name": default_class,
-                             "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-                "provisioner": "rehearsal.facefleet.io/volume", "reclaimPolicy": "Delete",
-                "volumeBindingMode": "WaitForFirstConsumer"})
-    kube.apply({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
-                "metadata": {"name": "traefik"}, "spec": {"controller": "traefik.io/ingress-controller"}})
+    kube.apply(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": default_class, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "rehearsal.facefleet.io/volume",
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "WaitForFirstConsumer",
+        }
+    )
+    kube.apply(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "IngressClass",
+            "metadata": {"name": "traefik"},
+            "spec": {"controller": "traefik.io/ingress-controller"},
+        }
+    )
 
 
 def _tls_files(folder: Path, host: str) -> None:
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-days", "1", "-subj", f"/CN={host}", "-addext", f"subjectAltName=DNS:{host}",
-                    "-keyout", str(folder / "tls.key"), "-out", str(folder / "tls.crt")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={host}",
+            "-addext",
+            f"subjectAltName=DNS:{host}",
+            "-keyout",
+            str(folder / "tls.key"),
+            "-out",
+            str(folder / "tls.crt"),
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 def prepare_downstream(stack: Stack, spec: ClusterSpec) -> None:
@@ -122,9 +156,16 @@ def up() -> Stack:
         fleet.start_agent(stack.kubes[spec.name], spec, values)
     for spec in DOWNSTREAM:
         fleet.wait_registered(mgmt, spec)
-        guide.run("2", MANAGEMENT.kubeconfig, STATE, {
-            "<cluster>": spec.name, "=edge    # or cloud": f"={GROUP[spec.name]}",
-            "line3.plant.example.com": PUBLIC_HOST[spec.name]})
+        guide.run(
+            "2",
+            MANAGEMENT.kubeconfig,
+            STATE,
+            {
+                "<cluster>": spec.name,
+                "=edge    # or cloud": f"={GROUP[spec.name]}",
+                "line3.plant.example.com": PUBLIC_HOST[spec.name],
+            },
+        )
     _log(f"agents registered after {time.monotonic() - t0:.1f} s")
     fleet.apply_management_objects(mgmt, gitserver.URL, POLLING_INTERVAL)
     return stack

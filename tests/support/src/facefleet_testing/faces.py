@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageEnhance
@@ -32,8 +31,9 @@ def grace_hopper() -> Image.Image:
         return Image.open(io.BytesIO(f.read())).convert("RGB")
 
 
-def variant(img: Image.Image, *, scale: float = 0.9, shift: tuple[int, int] = (8, -6),
-            brightness: float = 1.15) -> Image.Image:
+def variant(
+    img: Image.Image, *, scale: float = 0.9, shift: tuple[int, int] = (8, -6), brightness: float = 1.15
+) -> Image.Image:
     """A shifted, scaled and relit copy: same person, different pixels."""
     w, h = img.size
     out = img.resize((int(w * scale), int(h * scale)), Image.LANCZOS)

@@ -1,4 +1,5 @@
 """Where the checkout and ../shared are, for helpers installed in editable mode from tests/support."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -41,6 +41,7 @@ def img(name: str) -> bytes:
 
 def png_60_megapixels(width: int = 8000, height: int = 7500) -> bytes:
     """A valid, fully decodable 60-megapixel black PNG of ~180 kB (a decompression bomb)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

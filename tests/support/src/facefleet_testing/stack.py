@@ -102,8 +102,16 @@ def database_command(data_dir: Path, port: int) -> list[str]:
     binary = FERRETDB if FERRETDB.exists() else shutil.which("ferretdb")
     if not binary:
         raise RuntimeError("no database: install mongod or run `make database` (builds .tools/bin/ferretdb)")
-    return [str(binary), "--handler=sqlite", f"--sqlite-url=file:{data_dir}/", f"--state-dir={data_dir}",
-            f"--listen-addr=127.0.0.1:{port}", "--debug-addr=-", "--telemetry=disable", "--log-level=error"]
+    return [
+        str(binary),
+        "--handler=sqlite",
+        f"--sqlite-url=file:{data_dir}/",
+        f"--state-dir={data_dir}",
+        f"--listen-addr=127.0.0.1:{port}",
+        "--debug-addr=-",
+        "--telemetry=disable",
+        "--log-level=error",
+    ]
 
 
 @dataclass
@@ -136,8 +144,13 @@ class DatabaseServer:
         """Start (again) on the same port and data; returns once it answers a ping."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(self.command or database_command(self.data_dir, self.port), env=self.env,
-                                         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                self.command or database_command(self.data_dir, self.port),
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+            )
         try:
             self._wait(timeout_s)
         except BaseException:
@@ -219,10 +232,15 @@ class RecognizerServer:
         return self.workdir / "recognizer.log"
 
     @classmethod
-    def start_new(cls, mongo_url: str, workdir: Path, env: dict[str, str] | None = None,
-                  *, wait_ready: bool = True) -> RecognizerServer:
-        settings = {**fresh_secrets(), "FACEFLEET_MONGO_DB": "t_" + secrets.token_hex(4),
-                    "FACEFLEET_INDEX_REFRESH_S": "0.5", **(env or {})}
+    def start_new(
+        cls, mongo_url: str, workdir: Path, env: dict[str, str] | None = None, *, wait_ready: bool = True
+    ) -> RecognizerServer:
+        settings = {
+            **fresh_secrets(),
+            "FACEFLEET_MONGO_DB": "t_" + secrets.token_hex(4),
+            "FACEFLEET_INDEX_REFRESH_S": "0.5",
+            **(env or {}),
+        }
         rec = cls(mongo_url=mongo_url, workdir=workdir, env=settings)
         rec.start(wait_ready=wait_ready)
         return rec
@@ -239,7 +257,12 @@ class RecognizerServer:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "recognizer", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                env=self.process_env(), cwd=self.workdir, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+                env=self.process_env(),
+                cwd=self.workdir,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+            )
         try:
             self.wait(ready=wait_ready, timeout_s=timeout_s)
         except BaseException:
@@ -288,8 +311,9 @@ def database_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databa
 
 
 @pytest.fixture(scope="session")
-def recognizer_server(database_server: DatabaseServer,
-                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[RecognizerServer]:
+def recognizer_server(
+    database_server: DatabaseServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RecognizerServer]:
     """One ready recognizer for the whole session, on `database_server`; do not stop or restart it."""
     with RecognizerServer.start_new(database_server.url, tmp_path_factory.mktemp("recognizer")) as rec:
         yield rec

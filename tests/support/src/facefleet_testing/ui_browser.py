@@ -29,14 +29,25 @@ def start(video: Path, profile: Path) -> webdriver.Chrome:
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={video}",
         "--allow-loopback-in-peer-connection",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-default-apps", "--disable-extensions", "--no-first-run",
-        "--no-default-browser-check", "--metrics-recording-only", "--disable-features=MediaRouter",
-        f"--user-data-dir={profile}", "--window-size=1000,1400",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        "--disable-extensions",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--metrics-recording-only",
+        "--disable-features=MediaRouter",
+        f"--user-data-dir={profile}",
+        "--window-size=1000,1400",
     ):
         opts.add_argument(flag)
     service = Service(CHROMEDRIVER, log_output=str(profile.parent / "chromedriver.log"))
@@ -77,8 +88,10 @@ def _camera_frame(driver: webdriver.Chrome):
 def click_camera_button(driver: webdriver.Chrome, label: str, timeout: float = 20.0) -> None:
     """Click START/STOP inside the streamlit-webrtc iframe."""
     end = time.monotonic() + timeout
-    xpath = ("//button[translate(normalize-space(.), 'abcdefghijklmnopqrstuvwxyz', "
-             f"'ABCDEFGHIJKLMNOPQRSTUVWXYZ')='{label.upper()}']")
+    xpath = (
+        "//button[translate(normalize-space(.), 'abcdefghijklmnopqrstuvwxyz', "
+        f"'ABCDEFGHIJKLMNOPQRSTUVWXYZ')='{label.upper()}']"
+    )
     while True:
         try:
             _camera_frame(driver)
@@ -124,7 +137,8 @@ def find(driver: webdriver.Chrome, by: str, selector: str, timeout: float = 20.0
         except (WebDriverException, StaleElementReferenceException):
             pass
         if time.monotonic() > end:
-            raise AssertionError(f"no {'displayed ' if displayed else ''}{selector!r} within {timeout} s; page text:\n{page_text(driver)}")
+            what = f"{'displayed ' if displayed else ''}{selector!r}"
+            raise AssertionError(f"no {what} within {timeout} s; page text:\n{page_text(driver)}")
         time.sleep(0.1)
 
 
@@ -172,10 +186,10 @@ def wait_camera(driver: webdriver.Chrome, label: str, timeout: float = 20.0) -> 
 class StreamStart:
     """How one camera start went (see `stream_start_with_reruns`)."""
 
-    ok: bool               # frames reached the server and kept flowing through a burst of reruns
-    why: str               # "ok" or what went wrong, in one sentence
+    ok: bool  # frames reached the server and kept flowing through a burst of reruns
+    why: str  # "ok" or what went wrong, in one sentence
     first_frames_s: float  # START → the server had received 3 frames
-    stopped: bool          # STOP brought the camera back to START within 30 s
+    stopped: bool  # STOP brought the camera back to START within 30 s
 
 
 def stream_start_with_reruns(driver: webdriver.Chrome, url: str) -> StreamStart:
@@ -205,8 +219,12 @@ def stream_start_with_reruns(driver: webdriver.Chrome, url: str) -> StreamStart:
         time.sleep(0.05)
     after = frames_received(driver)
     if after == before or camera_button(driver) != "STOP":
-        return StreamStart(False, f"stream stalled after a rerun ({before} -> {after} frames), "
-                                  f"camera shows {camera_button(driver)}", first, False)
+        return StreamStart(
+            False,
+            f"stream stalled after a rerun ({before} -> {after} frames), camera shows {camera_button(driver)}",
+            first,
+            False,
+        )
     click_camera_button(driver, "STOP")  # a clean stop, as a person would, before the next start
     try:
         wait_camera(driver, "START", timeout=30)

@@ -20,9 +20,12 @@ W, H = 640, 480
 
 def _frame(face: Image.Image, i: int, n: int) -> np.ndarray:
     t = i / max(1, n)
-    moved = variant(face, scale=0.9 + 0.05 * math.sin(2 * math.pi * t),
-                    shift=(int(12 * math.cos(2 * math.pi * t)), int(-8 * math.sin(2 * math.pi * t))),
-                    brightness=1.0 + 0.12 * math.sin(4 * math.pi * t))
+    moved = variant(
+        face,
+        scale=0.9 + 0.05 * math.sin(2 * math.pi * t),
+        shift=(int(12 * math.cos(2 * math.pi * t)), int(-8 * math.sin(2 * math.pi * t))),
+        brightness=1.0 + 0.12 * math.sin(4 * math.pi * t),
+    )
     k = H / moved.height
     moved = moved.resize((int(moved.width * k), H), Image.LANCZOS)
     canvas = Image.new("RGB", (W, H), (35, 35, 35))

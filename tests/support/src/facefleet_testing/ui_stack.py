@@ -42,8 +42,7 @@ def loopback_namespace() -> Iterator[list[str]]:
             raise NamespaceUnavailable(f"unshare(CLONE_NEWNET) failed: {os.strerror(err)}")
         try:
             subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-            links = subprocess.run(["ip", "-o", "link", "show"], check=True, capture_output=True,
-                                   text=True).stdout
+            links = subprocess.run(["ip", "-o", "link", "show"], check=True, capture_output=True, text=True).stdout
             yield [line.split(":")[1].strip() for line in links.splitlines()]
         finally:
             if libc.setns(home, CLONE_NEWNET) != 0:
@@ -74,16 +73,24 @@ class UiServer:
     def start(self, timeout_s: float = 60.0) -> UiServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FACEFLEET_", "STREAMLIT_"))}
-        env.update({
-            "RECOGNIZER_URL": self.recognizer_url,
-            "FACEFLEET_API_KEY": self.api_key,
-            "FACEFLEET_WEBRTC_LOOPBACK": "1",
-            "FACEFLEET_UI_PORT": str(self.port),
-            **self.extra_env,
-        })
+        env.update(
+            {
+                "RECOGNIZER_URL": self.recognizer_url,
+                "FACEFLEET_API_KEY": self.api_key,
+                "FACEFLEET_WEBRTC_LOOPBACK": "1",
+                "FACEFLEET_UI_PORT": str(self.port),
+                **self.extra_env,
+            }
+        )
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "facefleet_ui"], env=env, cwd=self.workdir,
-                                     stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "facefleet_ui"],
+            env=env,
+            cwd=self.workdir,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
