@@ -10,10 +10,14 @@ import yaml
 from gitops_paths import ROOT
 
 # Exactly the files each Bundle carries: anything else (compose.yaml, workflows, bench results,
-# apps/groups.yaml, ...) swept into a bundle fails here.
-CHART_FILES = ["Chart.yaml", "templates/_facefleet.tpl", "values.schema.json", "values.yaml"]
+# values/<group>.yaml, which Fleet reads into the Bundle's values, ...) swept into a bundle fails here.
+# charts/ and Chart.lock are what Fleet's `helm dependency update` builds from the library chart
+# (the root .fleetignore drops *.lock from the base bundle; Helm needs only charts/).
+LIBRARY = "charts/facefleet-lib-0.1.0.tgz"
+CHART_FILES = ["Chart.lock", "Chart.yaml", LIBRARY, "values.schema.json", "values.yaml"]
 EXPECTED_FILES = {
-    "base": [f"base/{f}" for f in CHART_FILES + ["templates/networkpolicy.yaml", "templates/quota.yaml"]],
+    "base": [f"base/{f}" for f in ["Chart.yaml", LIBRARY, "values.schema.json", "values.yaml",
+                                   "templates/networkpolicy.yaml", "templates/quota.yaml"]],
     "database": CHART_FILES + ["templates/_engine.tpl", "templates/backup.yaml", "templates/networkpolicy.yaml",
                                "templates/pdb.yaml", "templates/service.yaml", "templates/statefulset.yaml"],
     "recognizer": CHART_FILES + ["templates/deployment.yaml", "templates/networkpolicy.yaml", "templates/scaling.yaml"],
@@ -141,11 +145,24 @@ def test_compare_patches_name_rendered_objects_only(rendering, fleet_yamls):
         assert "/spec/replicas" not in patch.get("jsonPointers", []), "drop spec.replicas instead (HPA)"
 
 
-def test_chart_helpers_are_identical_copies():
+def test_every_chart_takes_its_helpers_from_the_library_chart():
+    """One copy of the helpers: the library chart, listed as a dependency by every chart; no chart
+    defines a facefleet.* template of its own, and Fleet builds the dependency (no bundle disables it)."""
+    import re
+
     from tools.gitops.layout import BUNDLES
-    copies = {f: (ROOT / f / ("base" if f == "." else "") / "templates/_facefleet.tpl").read_text() for f in BUNDLES.values()}
-    assert len(copies) == 5, sorted(copies)
-    assert len(set(copies.values())) == 1, "edit base/templates/_facefleet.tpl and copy it to apps/*/templates/"
+
+    library = yaml.safe_load((ROOT / "apps" / "lib" / "Chart.yaml").read_text())
+    assert library["type"] == "library"
+    for name, folder in BUNDLES.items():
+        chart = ROOT / ("base" if folder == "." else folder)
+        deps = yaml.safe_load((chart / "Chart.yaml").read_text()).get("dependencies") or []
+        assert [(d["name"], d["version"]) for d in deps] == [(library["name"], library["version"])], name
+        assert (chart / deps[0]["repository"].removeprefix("file://")).resolve() == (ROOT / "apps" / "lib"), name
+        for template in (chart / "templates").glob("*"):
+            assert not re.search(r'define\s+"facefleet\.', template.read_text()), template
+        fleet_yaml = yaml.safe_load((ROOT / folder / "fleet.yaml").read_text())
+        assert not fleet_yaml["helm"].get("disableDependencyUpdate"), name
 
 
 def test_gitrepo_targets_restrict_every_bundle_per_fleets_targeting(rendering, tmp_path):

@@ -85,13 +85,16 @@ def test_release_bump_script_rewrites_tags_and_app_versions(tmp_path):
 
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yaml").read_text())
     step = next(s for s in workflow["jobs"]["bump"]["steps"] if s.get("name") == "Point apps/ at the new images")
-    for component in ("recognizer", "ui"):
-        shutil.copytree(ROOT / "apps" / component, tmp_path / "apps" / component)
+    from tools.gitops.engines import helm_dependency_build
+
+    for component in ("recognizer", "ui", "lib"):
+        shutil.copytree(ROOT / "apps" / component, tmp_path / "apps" / component,
+                        ignore=shutil.ignore_patterns("charts", "Chart.lock"))
     subprocess.run(["bash", "-euo", "pipefail", "-c", step["run"].replace("git diff --stat", "true")],
                    cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "VERSION": "9.8.7", "OWNER": "acme"},
                    check=True, timeout=60)
     for component in ("recognizer", "ui"):
-        chart = tmp_path / "apps" / component
+        chart = helm_dependency_build(tmp_path / "apps" / component)
         assert yaml.safe_load((chart / "Chart.yaml").read_text())["appVersion"] == "9.8.7"
         values = yaml.safe_load((chart / "values.yaml").read_text())
         assert values["image"] == {"repository": f"ghcr.io/acme/facefleet-{component}", "tag": "9.8.7"}

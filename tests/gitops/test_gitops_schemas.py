@@ -77,9 +77,9 @@ def test_values_and_every_overlay_satisfy_values_schema(bundle, fleet_yamls):
 
 
 @pytest.mark.parametrize("chart", ["apps/recognizer", "apps/ui", "apps/database", "apps/turn"])
-def test_helm_refuses_an_unpinned_image_tag(chart):
+def test_helm_refuses_an_unpinned_image_tag(chart, charts):
     key = {"apps/database": "mongodb.image.tag"}.get(chart, "image.tag")
-    proc = subprocess.run([tool("helm"), "template", "x", str(ROOT / chart), "--set", f"{key}=latest"],
+    proc = subprocess.run([tool("helm"), "template", "x", str(charts / chart), "--set", f"{key}=latest"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "schema" in proc.stderr, proc.stderr
 
@@ -92,8 +92,8 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 @pytest.mark.parametrize("bundle", sorted(BUNDLES))
-def test_helm_lint_strict_with_each_group_overlay(bundle, fleet_yamls, tmp_path):
-    chart = ROOT / ("base" if bundle == "base" else BUNDLES[bundle])
+def test_helm_lint_strict_with_each_group_overlay(bundle, fleet_yamls, tmp_path, charts):
+    chart = charts / ("base" if bundle == "base" else BUNDLES[bundle])
     for custom in fleet_yamls[bundle]["targetCustomizations"]:
         values = tmp_path / f"{custom['name']}.yaml"
         top = (fleet_yamls[bundle].get("helm") or {}).get("values") or {}
@@ -103,12 +103,12 @@ def test_helm_lint_strict_with_each_group_overlay(bundle, fleet_yamls, tmp_path)
         assert proc.returncode == 0, f"{bundle}/{custom['name']}: {proc.stdout}{proc.stderr}"
 
 
-def test_the_embedding_key_rotation_step_renders():
+def test_the_embedding_key_rotation_step_renders(charts):
     """clusters/README.md's rotation step 2 (`extraEnv` with a secretKeyRef) passes the chart's schema and
     reaches the recognizer container, next to the current key."""
     extra = [{"name": "FACEFLEET_EMBEDDING_KEY_PREVIOUS",
               "valueFrom": {"secretKeyRef": {"name": "facefleet-recognizer-previous", "key": "embedding-key"}}}]
-    proc = subprocess.run([tool("helm"), "template", "x", str(ROOT / "apps/recognizer"),
+    proc = subprocess.run([tool("helm"), "template", "x", str(charts / "apps/recognizer"),
                            "--set-json", f"extraEnv={json.dumps(extra)}"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -8,8 +8,10 @@
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 import yaml
@@ -53,10 +55,17 @@ def fleet_apply(tree: Path, repo_name: str, bundle_dirs: list[str], targets_file
     """The Bundle objects `fleet apply` makes from bundle_dirs of tree (as the GitRepo job does;
     targets_file holds the GitRepo's targets, which Fleet adds as targets and restrictions)."""
     extra = ["--targets-file", str(targets_file)] if targets_file else []
+    # To a file, not stdout: `helm dependency update` inside Fleet prints its progress there.
+    output = CACHE / f"fleet-apply-{tree.name}-{os.getpid()}-{threading.get_ident()}.yaml"
+    output.parent.mkdir(parents=True, exist_ok=True)
     # One writer at a time: bundles are printed back to back, without document separators.
-    args = [tool("fleet"), "apply", "--bundle-creation-max-concurrency", "1", *extra, "--output", "-",
+    args = [tool("fleet"), "apply", "--bundle-creation-max-concurrency", "1", *extra, "--output", str(output),
             repo_name, *bundle_dirs]
-    out = _run(args, f"fleet apply in {tree}", cwd=tree, extra_env={"KUBECONFIG": str(_offline_kubeconfig())})
+    _run(args, f"fleet apply in {tree}", cwd=tree, extra_env={"KUBECONFIG": str(_offline_kubeconfig())})
+    try:
+        out = output.read_text()
+    finally:
+        output.unlink(missing_ok=True)
     chunks = re.split(r"(?m)^(?=apiVersion: )", out)
     bundles = [yaml.safe_load(chunk) for chunk in chunks if chunk.strip()]
     return sorted((b for b in bundles if b), key=lambda b: b["metadata"]["name"])
@@ -90,3 +99,10 @@ def fleet_deploy_dry_run(content: dict, deployment: dict, workdir: Path, kube_ve
     if not isinstance(objects, list):
         raise EngineError(f"fleet deploy --dry-run {name} ({cluster}): expected a list of objects")
     return objects
+
+
+def helm_dependency_build(chart: Path) -> Path:
+    """Build chart's charts/ from its Chart.yaml dependencies (the library), as Fleet does before
+    it packs a bundle; plain `helm template` of a chart needs this first."""
+    _run([tool("helm"), "dependency", "build", str(chart)], f"helm dependency build {chart}")
+    return chart

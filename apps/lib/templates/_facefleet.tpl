@@ -1,7 +1,13 @@
 {{- /*
-Helpers shared by every facefleet chart. The same file is copied into each chart (a bundle may not
-reach outside its folder); tests/gitops checks that the copies stay identical.
+Helpers shared by every facefleet chart, from the library chart facefleet-lib: each chart (and
+../../base) lists it under dependencies with a file:// repository, and Fleet's `helm dependency
+update` packs it into the chart's charts/ when it builds the bundle.
 */ -}}
+
+{{- /* The chart's name, which is also its main objects' name (facefleet-<component>). */ -}}
+{{- define "facefleet.name" -}}
+{{- .Chart.Name -}}
+{{- end }}
 
 {{- define "facefleet.labels" -}}
 app.kubernetes.io/name: {{ .name }}
