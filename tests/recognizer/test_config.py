@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from recognizer import settings_table
 from recognizer.config import ConfigError, Settings
 from recognizer.faces import metric
 from facefleet_testing.stack import ROOT, free_port
@@ -43,14 +44,42 @@ def test_model_processes_auto_follows_the_usable_cpus(monkeypatch):
 
 def test_trusted_proxies_default_to_none():
     assert Settings.from_env({}).trusted_proxies == ()
-    assert Settings.from_env({"FACEFLEET_TRUSTED_PROXIES": " 10.42.0.0/16, 127.0.0.1 ,fd00::1"}).trusted_proxies == (
-        "10.42.0.0/16", "127.0.0.1/32", "fd00::1/128")
+    proxies = Settings.from_env({"FACEFLEET_TRUSTED_PROXIES": " 10.42.0.0/16, 127.0.0.1 ,fd00::1"}).trusted_proxies
+    assert [str(net) for net in proxies] == ["10.42.0.0/16", "127.0.0.1/32", "fd00::1/128"]
+
+
+def test_the_readme_settings_table_is_the_declaration():
+    """recognizer/README.md's table is `python -m recognizer.settings_table`'s output, row for row."""
+    table = settings_table.markdown()
+    readme = (ROOT / "recognizer" / "README.md").read_text()
+    assert table in readme, "regenerate it: .venv/bin/python -m recognizer.settings_table"
+    names = [Settings.env_name(f) for f in Settings.model_fields]
+    assert all(info.description for info in Settings.model_fields.values())
+    assert names[0] == "MONGO_URL" and all(n.startswith("FACEFLEET_") for n in names[1:])
+    documented = [line.split("`")[1] for line in readme.splitlines() if line.startswith("| `")
+                  and line.split("`")[1].startswith(("FACEFLEET_", "MONGO_URL"))]
+    assert sorted(set(documented) & set(names)) == sorted(names)
+
+
+def test_settings_are_read_from_the_process_environment(monkeypatch):
+    monkeypatch.setenv("FACEFLEET_LOCKOUT_S", "77")
+    monkeypatch.setenv("MONGO_URL", "mongodb://elsewhere:27017/")
+    s = Settings.from_env()
+    assert (s.lockout_s, s.mongo_url) == (77, "mongodb://elsewhere:27017/")
+    assert Settings.from_env({}).lockout_s == 300  # a given mapping is all there is
+
+
+def test_password_without_user_is_refused():
+    with pytest.raises(ConfigError, match="FACEFLEET_DB_PASSWORD is set without FACEFLEET_DB_USERNAME"):
+        Settings.from_env({"FACEFLEET_DB_PASSWORD": "pw"})
 
 
 @pytest.mark.parametrize("env", [{"FACEFLEET_DB_TIMEOUT_MS": "5000"}, {"FACEFLEET_LOCKOUT_S": "soon"},
                                  {"FACEFLEET_THRESHOLD": "x"}, {"FACEFLEET_MIN_FACE_PX": "0"},
                                  {"FACEFLEET_MODEL_PROCESSES": "-1"}, {"FACEFLEET_MODEL_PROCESSES": "many"},
-                                 {"FACEFLEET_TRUSTED_PROXIES": "10.42.0.0/16,ingress"}])
+                                 {"FACEFLEET_TRUSTED_PROXIES": "10.42.0.0/16,ingress"},
+                                 {"FACEFLEET_DETECTOR": "retina"}, {"FACEFLEET_LOG_LEVEL": "loud"},
+                                 {"FACEFLEET_INDEX_REFRESH_S": "0"}])
 def test_bad_values_name_the_variable(env):
     with pytest.raises(ConfigError, match=next(iter(env))):
         Settings.from_env(env)

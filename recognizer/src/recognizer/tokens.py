@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import jwt
 
+from recognizer.defaults import MIN_SECRET_CHARS
 from recognizer.errors import ErrorCode, FacefleetError
 
 ALGORITHM = "HS256"
@@ -36,8 +37,8 @@ def token_id(token: str) -> str:
 
 class TokenIssuer:
     def __init__(self, secret: str, ttl_s: int, *, clock: Callable[[], float] = time.time) -> None:
-        if len(secret) < 16:
-            raise ValueError("FACEFLEET_TOKEN_SECRET must have at least 16 characters")
+        if len(secret) < MIN_SECRET_CHARS:
+            raise ValueError(f"FACEFLEET_TOKEN_SECRET must have at least {MIN_SECRET_CHARS} characters")
         # A fixed-length HMAC key derived from the secret: full strength for HS256 (32 bytes)
         # whatever the secret's length, and never the raw secret on the wire's MAC.
         self._secret = hmac.new(b"facefleet/tokens/v1", secret.encode(), hashlib.sha256).digest()

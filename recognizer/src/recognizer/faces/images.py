@@ -15,10 +15,9 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from recognizer.defaults import MAX_IMAGE_BYTES as DEFAULT_MAX_BYTES
+from recognizer.defaults import MAX_PIXELS as DEFAULT_MAX_PIXELS
 from recognizer.errors import ErrorCode, FacefleetError
-
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 25_000_000
 
 #: decoders we accept; everything else (EPS, PSD, ICO, ...) is refused as not an image.
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")

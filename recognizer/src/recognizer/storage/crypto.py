@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from recognizer.defaults import MIN_SECRET_CHARS
+
 FORMAT_V1 = b"\x01"
 NONCE_BYTES = 12
 DIM = 128
@@ -31,8 +33,8 @@ class DecryptionError(ValueError):
 
 
 def _aead(secret: str) -> AESGCM:
-    if len(secret) < 16:
-        raise ValueError("FACEFLEET_EMBEDDING_KEY must have at least 16 characters")
+    if len(secret) < MIN_SECRET_CHARS:
+        raise ValueError(f"FACEFLEET_EMBEDDING_KEY must have at least {MIN_SECRET_CHARS} characters")
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"facefleet/embeddings",
                info=b"aes-256-gcm v1").derive(secret.encode())
     return AESGCM(key)
