@@ -10,13 +10,13 @@ the database, so a user deleted elsewhere is never let in.
 from __future__ import annotations
 
 from collections import Counter
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from recognizer.config import Settings
 from recognizer.errors import ErrorCode, FacefleetError
+from recognizer.faces.protocol import Face
 from recognizer.index import EmbeddingIndex
 from recognizer.service import Recognizer
 from recognizer.storage import EmbeddingCipher, Repository
@@ -44,10 +44,15 @@ class Spy:
 
 
 class VectorEmbedder:
-    """Stands in for the face model: the image bytes *are* the embedding (the decision is under test)."""
+    """Stands in for the face model (an Embedder): the image bytes *are* the embedding (the decision is under test)."""
 
-    def embed(self, data: bytes) -> SimpleNamespace:
-        return SimpleNamespace(embedding=np.frombuffer(data, np.float32))
+    detector_name, model_name = "none", "Dlib"
+
+    def embed(self, data: bytes) -> Face:
+        return Face(embedding=np.frombuffer(data, np.float32), box=(0, 0, 0, 0), model_name=self.model_name)
+
+    def close(self) -> None:
+        pass
 
 
 def face(seed: int) -> np.ndarray:
@@ -63,7 +68,7 @@ def parts(database_server, request):
     spy = Spy(repo)
     index = EmbeddingIndex(spy, refresh_s=3600)  # no background thread: the test drives it
     settings = Settings(threshold=0.5)
-    service = Recognizer(settings, spy, index, TokenIssuer(SECRET, 600), lambda: VectorEmbedder())
+    service = Recognizer(settings, spy, index, TokenIssuer(SECRET, 600), VectorEmbedder())
     index.reload()
     try:
         yield service, spy, repo
@@ -78,13 +83,13 @@ def test_login_against_a_current_index_reads_only_the_counter(parts):
     service.enrol("alice", [alice.tobytes()])
     service.enrol("bob", [bob.tobytes(), face(3).tobytes()])
     spy.calls.clear()
-    assert service.login(alice.tobytes(), "alice").username == "alice"  # 1:1
-    assert service.login(face(3).tobytes()).username == "bob"  # 1:N, the closest of bob's faces
+    assert service.verify(alice.tobytes(), "alice").username == "alice"  # 1:1
+    assert service.identify(face(3).tobytes()).username == "bob"  # 1:N, the closest of bob's faces
     with pytest.raises(FacefleetError) as e:
-        service.login(alice.tobytes(), "bob")
+        service.verify(alice.tobytes(), "bob")
     assert e.value.code is ErrorCode.NO_MATCH
     assert spy.calls["get_user"] == 0 and spy.calls["version"] >= 3, spy.calls
-    claims = service.me(service.login(bob.tobytes()).token)
+    claims = service.me(service.identify(bob.tobytes()).token)
     assert claims.username == "bob" and spy.calls["get_user"] == 0
 
 
@@ -92,16 +97,16 @@ def test_a_change_by_another_replica_sends_login_back_to_the_database(parts, dat
     service, spy, repo = parts
     alice = face(1)
     service.enrol("alice", [alice.tobytes()])
-    token = service.login(alice.tobytes(), "alice").token
+    token = service.verify(alice.tobytes(), "alice").token
     # Another replica deletes alice and bumps the counter; this replica's index has not refreshed.
     other = Repository(database_server.url, repo.users.database.name, EmbeddingCipher(KEY))
     assert other.delete_user("alice")
     other.bump_version()
     other.close()
     spy.calls.clear()
-    for probe_user in ("alice", None):
+    for attempt in (lambda: service.verify(alice.tobytes(), "alice"), lambda: service.identify(alice.tobytes())):
         with pytest.raises(FacefleetError) as e:
-            service.login(alice.tobytes(), probe_user)
+            attempt()
         assert e.value.code is ErrorCode.NO_MATCH
     with pytest.raises(FacefleetError) as e:
         service.me(token)
@@ -114,13 +119,13 @@ def test_a_change_by_another_replica_sends_login_back_to_the_database(parts, dat
 def test_a_re_enrolled_namesake_does_not_inherit_old_tokens(parts):
     service, _, _ = parts
     service.enrol("carol", [face(5).tobytes()])
-    token = service.login(face(5).tobytes(), "carol").token
+    token = service.verify(face(5).tobytes(), "carol").token
     service.delete_user("carol")
     service.enrol("carol", [face(6).tobytes()])
     with pytest.raises(FacefleetError) as e:
         service.me(token)
     assert e.value.code is ErrorCode.UNAUTHORIZED
-    assert service.me(service.login(face(6).tobytes(), "carol").token).username == "carol"
+    assert service.me(service.verify(face(6).tobytes(), "carol").token).username == "carol"
 
 
 def test_a_failed_counter_bump_is_applied_here_and_bumped_later(parts):
@@ -137,7 +142,7 @@ def test_a_failed_counter_bump_is_applied_here_and_bumped_later(parts):
     assert repo.get_user("dave") is None and repo.version() == version  # stored, not yet counted
     assert service.index.current() is None  # so login asks the database meanwhile
     with pytest.raises(FacefleetError) as e:
-        service.login(face(7).tobytes())
+        service.identify(face(7).tobytes())
     assert e.value.code is ErrorCode.NO_MATCH
     repo.bump_version = real_bump  # the database is back: the refresh thread's next tick
     service.index.refresh_if_changed()

@@ -15,17 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
+
+from recognizer import wiring
 from recognizer.config import ConfigError, Settings
 from recognizer.errors import FacefleetError
+from recognizer.faces.protocol import Embedder
+from recognizer.logs import configure_logging
 
 
-def _embedder(settings: Settings) -> Any:
-    from recognizer.api.runtime import load_embedder
-
-    return load_embedder(settings)
-
-
-def _embed_path(embedder: Any, path: str) -> tuple[list[float] | None, str | None]:
+def _embed_path(embedder: Embedder, path: str) -> tuple[list[float] | None, str | None]:
     try:
         data = Path(path).read_bytes()
     except OSError:
@@ -37,11 +36,15 @@ def _embed_path(embedder: Any, path: str) -> tuple[list[float] | None, str | Non
 
 
 def cmd_embed(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    embedder = _embedder(settings)
-    for path in args.images:
-        vec, err = _embed_path(embedder, path)
-        out.write(json.dumps({"path": path, "embedding": vec} if err is None else {"path": path, "error": err}) + "\n")
-        out.flush()
+    embedder = wiring.load_embedder(settings)
+    try:
+        for path in args.images:
+            vec, err = _embed_path(embedder, path)
+            out.write(json.dumps({"path": path, "embedding": vec} if err is None else {"path": path, "error": err})
+                      + "\n")
+            out.flush()
+    finally:
+        embedder.close()
     return 0
 
 
@@ -66,24 +69,27 @@ def cmd_compare(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         print(f"recognizer compare: {exc}", file=sys.stderr)
         return 2
     threshold = settings.threshold if args.threshold is None else args.threshold
-    embedder = _embedder(settings)
-    cache: dict[str, tuple[Any, str | None]] = {}  # each distinct image embedded once
+    embedder = wiring.load_embedder(settings)
+    cache: dict[str, tuple[list[float] | None, str | None]] = {}  # each distinct image embedded once
 
-    def get(path: str) -> tuple[Any, str | None]:
+    def get(path: str) -> tuple[list[float] | None, str | None]:
         key = os.path.realpath(path)
         if key not in cache:
             cache[key] = _embed_path(embedder, path)
         return cache[key]
 
-    for a, b in pairs:
-        (va, ea), (vb, eb) = get(a), get(b)
-        row: dict[str, Any] = {"a": a, "b": b, "distance": None, "threshold": threshold, "match": None,
-                               "error": ea or eb}
-        if row["error"] is None:
-            d = metric.distance(va, vb)
-            row.update(distance=d, match=metric.is_match(d, threshold))
-        out.write(json.dumps(row) + "\n")
-        out.flush()
+    try:
+        for a, b in pairs:
+            (va, ea), (vb, eb) = get(a), get(b)
+            row: dict[str, Any] = {"a": a, "b": b, "distance": None, "threshold": threshold, "match": None,
+                                   "error": ea or eb}
+            if va is not None and vb is not None and row["error"] is None:
+                d = metric.distance(np.asarray(va), np.asarray(vb))
+                row.update(distance=d, match=metric.is_match(d, threshold))
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+    finally:
+        embedder.close()
     return 0
 
 
@@ -95,17 +101,12 @@ def cmd_rekey(settings: Settings, out: TextIO) -> int:
     """
     from dataclasses import asdict
 
-    from recognizer.api.runtime import settings_cipher
-    from recognizer.storage import Repository
-
     try:
         settings.check_secrets()
     except ConfigError as exc:
         print(f"recognizer rekey: {exc}", file=sys.stderr)
         return 2
-    repo = Repository(settings.mongo_url, settings.mongo_db, settings_cipher(settings),
-                      timeout_ms=settings.db_timeout_ms, username=settings.db_username,
-                      password=settings.db_password)
+    repo = wiring.repository(settings)
     try:
         report = repo.rekey_users()
     except FacefleetError as exc:
@@ -131,8 +132,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from recognizer import weights
     from recognizer.api import create_app
-    from recognizer.api.logs import configure_logging
-
     configure_logging(settings.log_level)
     try:
         settings.check_secrets()
@@ -146,7 +145,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # per-client 1:N limit (tests/reliability/test_abuse.py).
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=5, proxy_headers=bool(settings.trusted_proxies),
-                forwarded_allow_ips=list(settings.trusted_proxies) or None)
+                forwarded_allow_ips=[str(net) for net in settings.trusted_proxies] or None)
     error = app.state.runtime.model_error
     if error:
         print(f"recognizer serve: the face model failed to load: {error}", file=sys.stderr)
@@ -180,8 +179,6 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     if args.command == "serve":
         return cmd_serve(args, settings)
     if args.command == "rekey":
-        from recognizer.api.logs import configure_logging
-
         configure_logging(settings.log_level)
         return cmd_rekey(settings, out)
     try:

@@ -1,4 +1,4 @@
-"""Domain orchestration: enrol, add faces, login (1:1 and 1:N), compare, delete, lockout.
+"""Domain orchestration: enrol, add faces, verify (1:1) and identify (1:N), compare, delete, lockout.
 
 No HTTP here: every failure is a FacefleetError with a contract code, which the API layer maps.
 Rejected requests store nothing: images are embedded (and rejected) before any write; login
@@ -20,22 +20,24 @@ import numpy as np
 
 from recognizer import telemetry
 from recognizer.config import Settings
+from recognizer.defaults import USERNAME_PATTERN, USERNAME_RULE
 from recognizer.errors import ErrorCode, FacefleetError
 from recognizer.faces import metric
+from recognizer.faces.protocol import Embedder
 from recognizer.index import EmbeddingIndex, Enrolled
 from recognizer.ratelimit import FailureLimiter
 from recognizer.storage import Attempt, Repository, UserRecord
 from recognizer.tokens import Claims, TokenIssuer
 
 log = logging.getLogger(__name__)
-USERNAME_RE = re.compile(r"[a-z0-9_.-]{3,64}")
-USERNAME_PATTERN = r"^[a-z0-9_.-]{3,64}$"
+#: the two login modes, as audited and counted (facefleet_login_attempts_total{mode}).
+VERIFY, IDENTIFY = "verify", "identify"
+USERNAME_RE = re.compile(USERNAME_PATTERN)
 
 
 def check_username(username: str) -> str:
     if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
-        raise FacefleetError(ErrorCode.INVALID_USERNAME,
-                             "A username is 3 to 64 characters from a-z, 0-9, '_', '.' and '-'.")
+        raise FacefleetError(ErrorCode.INVALID_USERNAME, USERNAME_RULE)
     return username
 
 
@@ -56,15 +58,19 @@ class Comparison:
 
 
 class Recognizer:
-    """The service's use cases, over a repository, an index, a token issuer and a face embedder."""
+    """The service's use cases, over a repository, an index, a token issuer and a face embedder.
+
+    `embedder` is None while the model loads in the background (runtime.py); the face routes
+    answer 503 unavailable until it is attached.
+    """
 
     def __init__(self, settings: Settings, repo: Repository, index: EmbeddingIndex, tokens: TokenIssuer,
-                 embedder: Callable[[], object | None], *, now: Callable[[], datetime] | None = None) -> None:
+                 embedder: Embedder | None = None, *, now: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self.repo = repo
         self.index = index
         self.tokens = tokens
-        self._embedder = embedder  # returns the loaded FaceEmbedder, or None while it loads
+        self.embedder = embedder
         self._now = now or (lambda: datetime.now(UTC))
         self._model_slots = threading.BoundedSemaphore(max(settings.model_threads, settings.model_processes))
         self.identify_limiter = FailureLimiter(settings.identify_rate_failures, settings.identify_rate_window_s)
@@ -75,7 +81,7 @@ class Recognizer:
 
     # -- the face pipeline ------------------------------------------------------------------
     def embed(self, data: bytes) -> np.ndarray:
-        emb = self._embedder()
+        emb = self.embedder
         if emb is None:
             raise FacefleetError(ErrorCode.UNAVAILABLE, "The face model is still loading; try again shortly.")
         if len(data) > self.settings.max_image_bytes:
@@ -85,7 +91,7 @@ class Recognizer:
             start = time.perf_counter()
             outcome = "ok"
             try:
-                face = emb.embed(data)  # type: ignore[attr-defined]
+                face = emb.embed(data)
                 return np.asarray(face.embedding, dtype=np.float32)
             except FacefleetError as exc:
                 outcome = exc.code.value
@@ -187,6 +193,7 @@ class Recognizer:
 
     # -- login ------------------------------------------------------------------------------
     def _check_lock(self, username: str, mode: str) -> None:
+        """locked_out (audited) while the username is locked."""
         until = self.repo.locked_until(username)
         if until is not None:
             retry = max(1, math.ceil((until - self._now()).total_seconds()))
@@ -206,54 +213,62 @@ class Recognizer:
             return None
         return float(np.min(metric.distances(user.embeddings, probe)))
 
-    def login(self, image: bytes, username: str | None = None, *, client: str | None = None) -> LoginResult:
-        """1:1 verify when a username is given (min distance over that user's faces), else 1:N identify.
+    def verify(self, image: bytes, username: str) -> LoginResult:
+        """1:1: the probe against one user's faces (the smallest distance decides).
 
-        `client` (the caller's address) keys the per-client limit on failed 1:N identifies.
+        A locked username answers locked_out before and after the (queued) embedding; a failure
+        counts towards that username's lockout, whether or not the user exists.
         """
-        mode = "verify" if username else "identify"
-        if username:
-            check_username(username)
-            self._check_lock(username, mode)
-        else:
-            retry = self.identify_limiter.retry_after(client)
-            if retry is not None:
-                self._audit(None, mode, "locked_out", None)
-                raise FacefleetError(ErrorCode.LOCKED_OUT, "Too many failed identify attempts from this client; "
-                                     f"try again in {retry} seconds.", retry_after_s=retry)
+        check_username(username)
+        self._check_lock(username, VERIFY)
         probe = self.embed(image)
-        if username:
-            self._check_lock(username, mode)  # again: guesses queued for the model while the lock engaged
-            user = self._enrolled(username)
-            distance = self._best_distance(user, probe)
-        else:
-            if not self.index.loaded:
-                raise FacefleetError(ErrorCode.UNAVAILABLE, "The face index is still loading; try again shortly.")
-            hit = self.index.search(probe)
-            user, distance = None, None if hit is None else hit.distance
-            if hit is not None and metric.is_match(hit.distance, self.threshold):
-                # Again from a current index or the database: another replica may have deleted
-                # the user or changed its faces since this snapshot was taken.
-                user = self._enrolled(hit.username)
-                distance = self._best_distance(user, probe)
-                if user is not None:
-                    self._check_lock(user.username, mode)
+        self._check_lock(username, VERIFY)  # again: guesses queued for the model while the lock engaged
+        user = self._enrolled(username)
+        distance = self._best_distance(user, probe)
         if user is None or distance is None or not metric.is_match(distance, self.threshold):
-            if not username:
-                self.identify_limiter.record_failure(client)
-            return self._fail(username, mode, distance)
+            self.repo.register_failure(username, max_failures=self.settings.lockout_failures,
+                                       window_s=self.settings.lockout_window_s, lock_s=self.settings.lockout_s)
+            raise self._no_match(username, VERIFY, distance)
+        return self._succeed(user, VERIFY, distance)
+
+    def identify(self, image: bytes, *, client: str | None = None) -> LoginResult:
+        """1:N: the nearest enrolled face in the index, confirmed from a current index or the database.
+
+        `client` (the caller's address) keys the per-client limit on failed identifies; an
+        identified user who is locked out answers locked_out.
+        """
+        retry = self.identify_limiter.retry_after(client)
+        if retry is not None:
+            self._audit(None, IDENTIFY, "locked_out", None)
+            raise FacefleetError(ErrorCode.LOCKED_OUT, "Too many failed identify attempts from this client; "
+                                 f"try again in {retry} seconds.", retry_after_s=retry)
+        probe = self.embed(image)
+        if not self.index.loaded:
+            raise FacefleetError(ErrorCode.UNAVAILABLE, "The face index is still loading; try again shortly.")
+        hit = self.index.search(probe)
+        user, distance = None, None if hit is None else hit.distance
+        if hit is not None and metric.is_match(hit.distance, self.threshold):
+            # Again from a current index or the database: another replica may have deleted
+            # the user or changed its faces since this snapshot was taken.
+            user = self._enrolled(hit.username)
+            distance = self._best_distance(user, probe)
+            if user is not None:
+                self._check_lock(user.username, IDENTIFY)
+        if user is None or distance is None or not metric.is_match(distance, self.threshold):
+            self.identify_limiter.record_failure(client)
+            raise self._no_match(None, IDENTIFY, distance)
+        return self._succeed(user, IDENTIFY, distance)
+
+    def _succeed(self, user: Enrolled, mode: str, distance: float) -> LoginResult:
         self.repo.clear_failures(user.username)
         token, expires_at = self.tokens.issue(user.username, user.uid)
         self._audit(user.username, mode, "success", distance)
         return LoginResult(username=user.username, distance=distance, threshold=self.threshold,
                            token=token, expires_at=expires_at)
 
-    def _fail(self, username: str | None, mode: str, distance: float | None) -> LoginResult:
-        if username:
-            self.repo.register_failure(username, max_failures=self.settings.lockout_failures,
-                                       window_s=self.settings.lockout_window_s, lock_s=self.settings.lockout_s)
+    def _no_match(self, username: str | None, mode: str, distance: float | None) -> FacefleetError:
         self._audit(username, mode, "no_match", distance)
-        raise FacefleetError(ErrorCode.NO_MATCH, "The face does not match an enrolled user.")
+        return FacefleetError(ErrorCode.NO_MATCH, "The face does not match an enrolled user.")
 
     def compare(self, image_a: bytes, image_b: bytes) -> Comparison:
         a, b = self.embed(image_a), self.embed(image_b)

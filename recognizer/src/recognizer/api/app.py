@@ -1,10 +1,9 @@
-"""The FastAPI application: routes, contract error bodies, middleware and lifecycle."""
+"""The FastAPI application: routes, contract error bodies, middleware, and the runtime's lifecycle."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,9 +12,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recognizer.api.middleware import ERROR_KEY, BodyLimit, Observe
 from recognizer.api.routes import router
-from recognizer.api.runtime import Runtime, load_embedder
 from recognizer.config import Settings
+from recognizer.defaults import FORM_SLACK_BYTES, USERNAME_RULE
 from recognizer.errors import STATUS, ErrorCode, FacefleetError
+from recognizer.runtime import EmbedderLoader, Runtime
+from recognizer.wiring import load_embedder
 
 VERSION = "1.0.0"
 HTTP_STATUS_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.NOT_FOUND, 413: ErrorCode.IMAGE_TOO_LARGE,
@@ -42,8 +43,7 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     for err in errors:
         loc = [str(p) for p in err.get("loc", ())]
         if "username" in loc and err.get("type") != "missing":
-            return _error(request, ErrorCode.INVALID_USERNAME,
-                          "A username is 3 to 64 characters from a-z, 0-9, '_', '.' and '-'.")
+            return _error(request, ErrorCode.INVALID_USERNAME, USERNAME_RULE)
     fields = sorted({str(err["loc"][-1]) for err in errors if err.get("loc")})
     missing = [str(err["loc"][-1]) for err in errors if err.get("type") == "missing" and err.get("loc")]
     if missing:
@@ -66,7 +66,7 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def body_limit_for(settings: Settings) -> Callable[[str], int]:
     """Login takes one image, compare two, enrolment up to FACEFLEET_MAX_IMAGES; each plus form overhead."""
-    per, slack = settings.max_image_bytes, 64 * 1024
+    per, slack = settings.max_image_bytes, FORM_SLACK_BYTES
 
     def limit(path: str) -> int:
         if path == "/v1/login":
@@ -81,7 +81,7 @@ def body_limit_for(settings: Settings) -> Callable[[str], int]:
 
 
 def create_app(settings: Settings | None = None, *,
-               embedder_loader: Callable[[Settings], Any] = load_embedder) -> FastAPI:
+               embedder_loader: EmbedderLoader = load_embedder) -> FastAPI:
     settings = settings or Settings.from_env()
     rt = Runtime(settings, embedder_loader=embedder_loader)
 

@@ -16,10 +16,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from recognizer import telemetry
 from recognizer.api import schemas as s
-from recognizer.api.runtime import Runtime
+from recognizer.defaults import USERNAME_PATTERN
 from recognizer.errors import ErrorCode as E
 from recognizer.errors import FacefleetError
-from recognizer.service import USERNAME_PATTERN, Recognizer
+from recognizer.runtime import Runtime
+from recognizer.service import Recognizer
 from recognizer.storage import UserRecord
 
 router = APIRouter()
@@ -28,11 +29,14 @@ bearer = HTTPBearer(auto_error=False, description="token from POST /v1/login")
 
 IMAGE_ERRORS = (E.NOT_AN_IMAGE, E.NO_FACE, E.MULTIPLE_FACES, E.FACE_TOO_SMALL, E.MISSING_FIELD,
                 E.IMAGE_TOO_LARGE)
-Username = Annotated[str, Path(pattern=USERNAME_PATTERN, description="[a-z0-9_.-]{3,64}")]
+USERNAME_FIELD = f"^{USERNAME_PATTERN}$"
+Username = Annotated[str, Path(pattern=USERNAME_FIELD, description=USERNAME_PATTERN)]
 
 
 def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    rt = request.app.state.runtime
+    assert isinstance(rt, Runtime), "create_app sets app.state.runtime"
+    return rt
 
 
 def service(request: Request) -> Recognizer:
@@ -88,7 +92,7 @@ async def metrics() -> Response:
              dependencies=[Depends(require_api_key)],
              responses=s.error_responses(*IMAGE_ERRORS, E.INVALID_USERNAME, E.UNAUTHORIZED, E.USER_EXISTS,
                                          E.UNAVAILABLE))
-def enrol(request: Request, username: Annotated[str, Form(pattern=USERNAME_PATTERN)],
+def enrol(request: Request, username: Annotated[str, Form(pattern=USERNAME_FIELD)],
           images: Annotated[list[UploadFile], File(description="one or more photos of the user's face")],
           consent: Annotated[bool, Form(description="the person agreed to biometric enrolment")] = True
           ) -> s.UserFaces:
@@ -135,12 +139,17 @@ def delete_user(request: Request, username: Username) -> Response:
              responses=s.error_responses(*IMAGE_ERRORS, E.INVALID_USERNAME, E.NO_MATCH, E.LOCKED_OUT,
                                          E.UNAVAILABLE))
 def login(request: Request, image: Annotated[UploadFile, File(description="one photo of one face")],
-          username: Annotated[str | None, Form(pattern=USERNAME_PATTERN,
+          username: Annotated[str | None, Form(pattern=USERNAME_FIELD,
                                                description="1:1 verify; omit for 1:N identify")] = None
           ) -> s.LoginOk:
-    """Log in with a face: 200 with a token, 401 no_match (also for an unknown user), 429 locked_out."""
-    r = service(request).login(_read(image), username or None,
-                               client=request.client.host if request.client else None)
+    """Log in with a face: 200 with a token, 401 no_match (also for an unknown user), 429 locked_out.
+
+    With a username this is 1:1 verify, without one 1:N identify."""
+    recognizer, probe = service(request), _read(image)
+    if username:
+        r = recognizer.verify(probe, username)
+    else:
+        r = recognizer.identify(probe, client=request.client.host if request.client else None)
     return s.LoginOk(username=r.username, distance=r.distance, threshold=r.threshold, token=r.token)
 
 

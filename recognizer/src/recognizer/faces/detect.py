@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
+import cv2.data
 import numpy as np
 
-Box = tuple[int, int, int, int]  # x, y, w, h in original-image pixels
+from recognizer import defaults
+from recognizer.faces.protocol import Box
 
-DETECTORS = ("hog", "cnn", "haar")
+DETECTORS = defaults.DETECTORS
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ class HogDetector:
 
     def __call__(self, rgb: np.ndarray, upsample: int) -> list[Detection]:
         rects, scores, _ = self._detector.run(rgb, upsample, self._min_score)
-        return [Detection(r.left(), r.top(), r.right() + 1, r.bottom() + 1, s) for r, s in zip(rects, scores)]
+        return [Detection(r.left(), r.top(), r.right() + 1, r.bottom() + 1, s)
+                for r, s in zip(rects, scores, strict=False)]
 
 
 class CnnDetector:
@@ -122,7 +125,7 @@ class HaarDetector:
         )
         return [
             Detection(x / factor, y / factor, (x + w) / factor, (y + h) / factor, float(s))
-            for (x, y, w, h), s in zip(np.asarray(found).reshape(-1, 4), np.asarray(weights).reshape(-1))
+            for (x, y, w, h), s in zip(np.asarray(found).reshape(-1, 4), np.asarray(weights).reshape(-1), strict=False)
         ]
 
 

@@ -13,16 +13,16 @@ so it is safe to call from a thread pool.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
-from recognizer import weights
+from recognizer import defaults, weights
 from recognizer.errors import ErrorCode, FacefleetError
 from recognizer.faces import metric
 from recognizer.faces.detect import (
     DETECTORS,
-    Box,
     CnnDetector,
     Detection,
     HaarDetector,
@@ -30,12 +30,14 @@ from recognizer.faces.detect import (
     RawDetector,
     Search,
 )
-from recognizer.faces.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from recognizer.faces.images import decode_image
+from recognizer.faces.protocol import Box, Face
 
-DEFAULT_DETECTOR = "hog"
-DEFAULT_MIN_FACE_PX = 48
-#: longest side of the downscaled copy detection runs on first (see README: chosen by measurement).
-DETECT_SIZE = 640
+DEFAULT_DETECTOR = defaults.DETECTOR
+DEFAULT_MIN_FACE_PX = defaults.MIN_FACE_PX
+DEFAULT_MAX_BYTES = defaults.MAX_IMAGE_BYTES
+DEFAULT_MAX_PIXELS = defaults.MAX_PIXELS
+DETECT_SIZE = defaults.DETECT_SIZE
 #: minimum detector score: drops dlib HOG's weak false positives (e.g. textures scoring ~0.1).
 MIN_SCORE = {"hog": 0.3, "cnn": 0.3, "haar": 0.0}
 #: a second face counts when it is at least this share of the largest face's area.
@@ -45,18 +47,33 @@ CHIP_PADDING = 0.25
 
 
 @dataclass(frozen=True)
-class Face:
-    """One face's embedding and where it was found."""
+class PipelineOptions:
+    """The settings a FaceEmbedder is built from (picklable: a worker process builds its own)."""
 
-    embedding: np.ndarray  # float32, shape (128,)
-    box: Box  # x, y, w, h in original-image pixels
-    model_name: str
+    detector: str = DEFAULT_DETECTOR
+    min_face_px: int = DEFAULT_MIN_FACE_PX
+    max_image_bytes: int = DEFAULT_MAX_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    detect_size: int = DETECT_SIZE
+
+
+class ShapePredictor(Protocol):
+    """dlib.shape_predictor, typed at our boundary (dlib ships no type information)."""
+
+    def __call__(self, image: np.ndarray, box: Any) -> Any: ...
+
+
+class DescriptorNetwork(Protocol):
+    """dlib.face_recognition_model_v1, as DeepFace's registry loads it."""
+
+    def compute_face_descriptor(self, chip: Any) -> Any: ...
 
 
 class FaceEmbedder:
-    """Thread-safe face pipeline; build it once with `load()`."""
+    """Thread-safe face pipeline in this process, an `Embedder`; build it once with `load()`."""
 
-    def __init__(self, *, detector_name: str, raw_detector: RawDetector, predictor, net,
+    def __init__(self, *, detector_name: str, raw_detector: RawDetector, predictor: ShapePredictor,
+                 net: DescriptorNetwork,
                  min_face_px: int, max_image_bytes: int, max_pixels: int,
                  detect_size: int = DETECT_SIZE) -> None:
         self.detector_name = detector_name
@@ -101,6 +118,13 @@ class FaceEmbedder:
         return cls(detector_name=detector, raw_detector=raw, predictor=predictor, net=net,
                    min_face_px=min_face_px, max_image_bytes=max_image_bytes, max_pixels=max_pixels,
                    detect_size=detect_size)
+
+    def close(self) -> None:
+        """Nothing to release in process (the Embedder protocol's close is for worker pools)."""
+
+    @classmethod
+    def from_options(cls, options: PipelineOptions) -> FaceEmbedder:
+        return cls.load(**asdict(options))
 
     # --- detection -------------------------------------------------------------------------
     def detections(self, rgb: np.ndarray) -> list[Detection]:
@@ -165,10 +189,11 @@ class FaceEmbedder:
         return np.asarray(vec, dtype=np.float32).reshape(128)
 
 
-def _rect(det: Detection):
+def _rect(det: Detection) -> Any:
     import dlib
 
-    return dlib.rectangle(int(round(det.left)), int(round(det.top)), int(round(det.right)) - 1, int(round(det.bottom)) - 1)
+    return dlib.rectangle(int(round(det.left)), int(round(det.top)),
+                          int(round(det.right)) - 1, int(round(det.bottom)) - 1)
 
 
 def _as_rgb(rgb: np.ndarray) -> np.ndarray:

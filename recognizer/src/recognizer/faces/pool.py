@@ -1,11 +1,12 @@
 """The face pipeline in worker processes, so concurrent logins use every core.
 
-dlib's forward pass holds Python's GIL for its whole ~80 ms (measured: two threads with two
-separate networks run no faster than one), so threads cannot run two embeddings at once. With
+dlib's forward pass holds Python's GIL for its whole duration (two threads with two separate
+networks run no faster than one: recognizer/README.md, Concurrency), so threads cannot run two
+embeddings at once. With
 FACEFLEET_MODEL_PROCESSES=N the service hands each image to one of N worker processes, each with
 its own FaceEmbedder; the server process keeps HTTP, the database, the index and the metrics.
 
-The pool has the FaceEmbedder's `embed(data) -> Face` interface. Errors the pipeline raises for
+The pool is an `Embedder` (faces/protocol.py), like the FaceEmbedder it runs. Errors the pipeline raises for
 the client (no face, bad image...) cross the process boundary unchanged. A worker that dies (the
 kernel's OOM killer, a crash in native code) fails only the requests it held, with 503; the pool
 is rebuilt for the next request.
@@ -20,23 +21,23 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
 
 from recognizer.errors import ErrorCode, FacefleetError
 from recognizer.faces import metric
-from recognizer.faces.embedder import DEFAULT_DETECTOR, Face, FaceEmbedder
+from recognizer.faces.embedder import FaceEmbedder, PipelineOptions
+from recognizer.faces.protocol import Face
 
 log = logging.getLogger(__name__)
 
 _worker: FaceEmbedder | None = None  # the embedder of this worker process
 
 
-def _init_worker(load_kwargs: dict[str, Any]) -> None:
+def _init_worker(options: PipelineOptions) -> None:
     global _worker
     # one BLAS/OpenMP thread per worker: N workers on N cores, not N x N threads fighting
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    _worker = FaceEmbedder.load(**load_kwargs)
+    _worker = FaceEmbedder.from_options(options)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
 
 
@@ -60,28 +61,35 @@ def _ready() -> str:
 class EmbedderPool:
     """N worker processes, each running the whole face pipeline (decode, detect, align, embed)."""
 
-    def __init__(self, processes: int, **load_kwargs: Any) -> None:
+    def __init__(self, processes: int, options: PipelineOptions) -> None:
         if processes < 1:
             raise ValueError("an EmbedderPool needs at least one process")
         # here, not only in the workers: a worker's start-up error would surface as a bare BrokenProcessPool
-        FaceEmbedder.preflight(load_kwargs.get("detector", DEFAULT_DETECTOR))
+        FaceEmbedder.preflight(options.detector)
         self.processes = processes
-        self._load_kwargs = load_kwargs
+        self._options = options
         self._lock = threading.Lock()
         self._executor = self._start()
-        self.detector_name = self._warm_up(self._executor)
-        self.model_name = metric.MODEL_NAME
+        self._detector_name = self._warm_up(self._executor)
+
+    @property
+    def detector_name(self) -> str:
+        return self._detector_name
+
+    @property
+    def model_name(self) -> str:
+        return metric.MODEL_NAME
 
     @classmethod
-    def load(cls, processes: int, **load_kwargs: Any) -> EmbedderPool:
+    def load(cls, processes: int, options: PipelineOptions) -> EmbedderPool:
         """Start the workers and wait for the model to answer from them (a missing weight raises here)."""
-        return cls(processes, **load_kwargs)
+        return cls(processes, options)
 
     def _start(self) -> ProcessPoolExecutor:
         # spawn, not fork: the server process has threads (database, index refresh) that a fork
         # would copy in whatever state their locks were in
         return ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(self._load_kwargs,))
+                                   initializer=_init_worker, initargs=(self._options,))
 
     def _warm_up(self, executor: ProcessPoolExecutor) -> str:
         """Spawn the workers and load their models now (2 tasks per worker: each busy worker makes the

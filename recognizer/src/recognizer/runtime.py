@@ -1,4 +1,4 @@
-"""The process's components and their background start-up.
+"""The serving process's components and their background start-up.
 
 The HTTP server answers /healthz at once; the model loads and the database is set up (indexes,
 the 1:N index load) in background threads, and /readyz turns 200 only when both are done and the
@@ -13,57 +13,39 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
-from recognizer import telemetry
+from recognizer import telemetry, wiring
 from recognizer.config import Settings
-from recognizer.index import EmbeddingIndex
-from recognizer.service import Recognizer
-from recognizer.storage import EmbeddingCipher, Repository
-from recognizer.tokens import TokenIssuer
+from recognizer.faces.protocol import Embedder
 
 log = logging.getLogger(__name__)
+#: how often expired audit entries, lockouts and revoked tokens are purged (FerretDB has no TTL indexes).
 PURGE_EVERY_S = 600.0
 
-
-def load_embedder(settings: Settings) -> Any:
-    from recognizer.faces.embedder import DEFAULT_DETECTOR, FaceEmbedder
-
-    kwargs = dict(detector=settings.detector or DEFAULT_DETECTOR, min_face_px=settings.min_face_px,
-                  max_image_bytes=settings.max_image_bytes, max_pixels=settings.max_pixels)
-    if settings.model_processes > 0:
-        from recognizer.faces.pool import EmbedderPool
-
-        return EmbedderPool.load(settings.model_processes, **kwargs)
-    return FaceEmbedder.load(**kwargs)
-
-
-def settings_cipher(settings: Settings) -> EmbeddingCipher:
-    """The current embedding key, plus the previous one while a rotation is under way."""
-    previous = [settings.embedding_key_previous] if settings.embedding_key_previous else []
-    return EmbeddingCipher(settings.embedding_key, previous=previous)
+EmbedderLoader = Callable[[Settings], Embedder]
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, embedder_loader: Callable[[Settings], Any] = load_embedder) -> None:
+    """Settings, storage, index, service and model of one serving process, started in the background."""
+
+    def __init__(self, settings: Settings, *, embedder_loader: EmbedderLoader = wiring.load_embedder) -> None:
         settings.check_secrets()
         self.settings = settings
-        self.repo = Repository(settings.mongo_url, settings.mongo_db, settings_cipher(settings),
-                               timeout_ms=settings.db_timeout_ms, audit_retention_s=settings.audit_retention_s,
-                               username=settings.db_username, password=settings.db_password)
-        self.index = EmbeddingIndex(self.repo, refresh_s=settings.index_refresh_s,
-                                    full_reload_s=settings.index_full_reload_s)
-        self.tokens = TokenIssuer(settings.token_secret, settings.token_ttl_s)
-        self.embedder: Any = None
+        self.repo = wiring.repository(settings)
+        self.index = wiring.embedding_index(settings, self.repo)
+        self.recognizer = wiring.recognizer(settings, self.repo, self.index)
         self.model_error: str | None = None
         self.db_ready = False
-        self.recognizer = Recognizer(settings, self.repo, self.index, self.tokens, lambda: self.embedder)
         self._loader = embedder_loader
         self._stop = threading.Event()
 
     @property
+    def embedder(self) -> Embedder | None:
+        return self.recognizer.embedder
+
+    @property
     def detector(self) -> str:
-        return getattr(self.embedder, "detector_name", self.settings.detector or "default")
+        return self.embedder.detector_name if self.embedder is not None else self.settings.detector
 
     def start(self) -> None:
         threading.Thread(target=self._load_model, name="model-load", daemon=True).start()
@@ -73,14 +55,13 @@ class Runtime:
         self._stop.set()
         self.index.stop()
         self.repo.close()
-        close = getattr(self.embedder, "close", None)  # the worker processes of an EmbedderPool
-        if close is not None:
-            close()
+        if self.embedder is not None:
+            self.embedder.close()
 
     def _load_model(self) -> None:
         start = time.perf_counter()
         try:
-            self.embedder = self._loader(self.settings)
+            self.recognizer.embedder = self._loader(self.settings)
         except Exception as exc:  # a process that can never be ready stops (exit code 1, see cli.serve)
             self.model_error = str(exc)
             log.exception("model failed to load; stopping")
