@@ -6,11 +6,11 @@ responses, so a code always maps to the same status wherever it is raised.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     NOT_AN_IMAGE = "not_an_image"
     NO_FACE = "no_face"
     MULTIPLE_FACES = "multiple_faces"

@@ -21,10 +21,11 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 
 import numpy as np
 
+from recognizer import defaults
 from recognizer.faces import metric
 from recognizer.storage import Repository
 
@@ -33,7 +34,7 @@ DIM = 128
 
 
 def _sq_norms(matrix: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,ij->i", matrix, matrix).astype(np.float32)
+    return np.asarray(np.einsum("ij,ij->i", matrix, matrix), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -54,18 +55,18 @@ class Snapshot:
     uids: np.ndarray = field(default_factory=lambda: np.zeros((0,), object))  # (U,) user ids (token claim)
     starts: np.ndarray = field(default_factory=lambda: np.zeros((1,), np.int64))  # (U+1,)
     version: int = -1
-    sq_norms: np.ndarray | None = None  # (N,) |row|^2, for the BLAS form of the nearest-row search
-    owner_of_row: np.ndarray | None = None  # (N,) user number of each row
-    where: dict[str, int] | None = None  # username -> user number
+    #: |row|^2 of the matrix when the caller already has them (plus/without), else computed.
+    known_sq_norms: InitVar[np.ndarray | None] = None
+    sq_norms: np.ndarray = field(init=False, repr=False)  # (N,) |row|^2, for the BLAS nearest-row search
+    owner_of_row: np.ndarray = field(init=False, repr=False)  # (N,) user number of each row
+    where: dict[str, int] = field(init=False, repr=False)  # username -> user number
 
-    def __post_init__(self) -> None:
-        if self.sq_norms is None:
-            object.__setattr__(self, "sq_norms", _sq_norms(self.matrix))
-        if self.owner_of_row is None:
-            counts = np.diff(self.starts)
-            object.__setattr__(self, "owner_of_row", np.repeat(np.arange(len(self.users), dtype=np.int32), counts))
-        if self.where is None:
-            object.__setattr__(self, "where", {u: k for k, u in enumerate(self.users.tolist())})
+    def __post_init__(self, known_sq_norms: np.ndarray | None) -> None:
+        sq_norms = _sq_norms(self.matrix) if known_sq_norms is None else known_sq_norms
+        object.__setattr__(self, "sq_norms", sq_norms)
+        counts = np.diff(self.starts)
+        object.__setattr__(self, "owner_of_row", np.repeat(np.arange(len(self.users), dtype=np.int32), counts))
+        object.__setattr__(self, "where", {u: k for k, u in enumerate(self.users.tolist())})
 
     @classmethod
     def build(cls, groups: Iterable[tuple[str, str, np.ndarray]], version: int) -> Snapshot:
@@ -83,7 +84,7 @@ class Snapshot:
                    starts=starts, version=version)
 
     def user(self, username: str) -> Enrolled | None:
-        k = self.where.get(username)  # type: ignore[union-attr]
+        k = self.where.get(username)
         if k is None:
             return None
         return Enrolled(username=username, uid=str(self.uids[k]),
@@ -91,14 +92,14 @@ class Snapshot:
 
     def without(self, username: str) -> Snapshot:
         """This snapshot minus one user (same version); itself when the user is absent."""
-        k = self.where.get(username)  # type: ignore[union-attr]
+        k = self.where.get(username)
         if k is None:
             return self
         a, b = int(self.starts[k]), int(self.starts[k + 1])
         starts = np.concatenate([self.starts[:k], self.starts[k + 1:] - (b - a)])
         return Snapshot(matrix=np.concatenate([self.matrix[:a], self.matrix[b:]]),
                         users=np.delete(self.users, k), uids=np.delete(self.uids, k), starts=starts,
-                        version=self.version, sq_norms=np.concatenate([self.sq_norms[:a], self.sq_norms[b:]]))
+                        version=self.version, known_sq_norms=np.concatenate([self.sq_norms[:a], self.sq_norms[b:]]))
 
     def plus(self, username: str, uid: str, embeddings: np.ndarray) -> Snapshot:
         """This snapshot with one more user at the end (same version)."""
@@ -109,7 +110,7 @@ class Snapshot:
                         users=np.append(self.users, np.array([username], dtype=object)),
                         uids=np.append(self.uids, np.array([uid], dtype=object)),
                         starts=np.append(self.starts, self.starts[-1] + len(emb)), version=self.version,
-                        sq_norms=np.concatenate([self.sq_norms, _sq_norms(emb)]))
+                        known_sq_norms=np.concatenate([self.sq_norms, _sq_norms(emb)]))
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,11 @@ class Hit:
 
 
 class EmbeddingIndex:
-    def __init__(self, repo: Repository, *, model_name: str = metric.MODEL_NAME, refresh_s: float = 2.0,
-                 full_reload_s: float = 600.0) -> None:
+    """Every embedding of this model in one float32 matrix, following the database's change counter."""
+
+    def __init__(self, repo: Repository, *, model_name: str = metric.MODEL_NAME,
+                 refresh_s: float = defaults.INDEX_REFRESH_S,
+                 full_reload_s: float = defaults.INDEX_FULL_RELOAD_S) -> None:
         self._repo = repo
         self._model = model_name
         self._refresh_s = refresh_s
@@ -199,7 +203,7 @@ class EmbeddingIndex:
             version = new_version if new_version is not None and new_version == old + 1 else old
             if new_version is None:
                 self._bump_pending.set()
-            self._snap = replace(snap, version=version)
+            self._snap = replace(snap, version=version, known_sq_norms=snap.sq_norms)
 
     # -- background refresh -----------------------------------------------------------------
     def start(self) -> None:
@@ -224,8 +228,8 @@ class EmbeddingIndex:
         """The nearest enrolled embedding's owner and distance, or None when the index is empty.
 
         The nearest row is found with one matrix-vector product (|m|^2 - 2 m.v ranks rows exactly
-        like the Euclidean distance, without materialising an (N, 128) difference: ~3x faster at
-        100,000 rows); its distance is then computed by metric.distance, the one decision rule.
+        like the Euclidean distance, without materialising an (N, 128) difference: bench/README.md,
+        1:N index); its distance is then computed by metric.distance, the one decision rule.
         """
         snap = self._snap
         if not len(snap.matrix):

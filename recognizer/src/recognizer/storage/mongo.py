@@ -30,6 +30,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.write_concern import WriteConcern
 
+from recognizer import defaults
 from recognizer.errors import ErrorCode, FacefleetError
 from recognizer.storage.crypto import DecryptionError, EmbeddingCipher
 
@@ -58,7 +59,7 @@ def unavailable_on_db_error(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         def generator_wrapper(*args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
             try:
-                yield from fn(*args, **kwargs)  # type: ignore[misc]
+                yield from fn(*args, **kwargs)
             except FacefleetError:
                 raise
             except PyMongoError as exc:
@@ -113,11 +114,11 @@ def _utc(dt: datetime) -> datetime:
 
 
 class Repository:
-    def __init__(self, url: str, db_name: str, cipher: EmbeddingCipher, *, timeout_ms: int = 2500,
-                 audit_retention_s: int = 30 * 24 * 3600, clock: Callable[[], datetime] | None = None,
+    def __init__(self, url: str, db_name: str, cipher: EmbeddingCipher, *, timeout_ms: int = defaults.DB_TIMEOUT_MS,
+                 audit_retention_s: int = defaults.AUDIT_RETENTION_S, clock: Callable[[], datetime] | None = None,
                  username: str = "", password: str = "") -> None:
         # Credentials apart from the URL need no escaping; the URL's authSource still applies.
-        credentials = {"username": username, "password": password} if username else {}
+        credentials: dict[str, Any] = {"username": username, "password": password} if username else {}
         self._client: MongoClient[dict[str, Any]] = MongoClient(
             url,
             **credentials,
@@ -204,6 +205,7 @@ class Repository:
             try:
                 doc = self.meta.find_one_and_update({"_id": "users"}, {"$inc": {"version": 1}},
                                                     upsert=True, return_document=ReturnDocument.AFTER)
+                assert doc is not None, "an upsert returning the document after it returns one"
                 return int(doc["version"])
             except DuplicateKeyError:
                 # Two first-ever bumps raced to insert the counter (FerretDB does not retry such
@@ -255,7 +257,7 @@ class Repository:
                             extra={"fields": {"username": username, "old": old.model, "new": model}})
                 merged = embeddings
             else:
-                merged = np.vstack([old.embeddings, embeddings])
+                merged = embeddings if old.embeddings is None else np.vstack([old.embeddings, embeddings])
             now = self._now()
             update = {"$set": {"embeddings": self._cipher.encrypt(merged, username=username, model=model),
                                "faces": int(len(merged)), "model": model, "updated_at": now},
@@ -366,6 +368,7 @@ class Repository:
             except DuplicateKeyError:  # concurrent first failures raced to insert it: it exists now
                 if attempt:
                     raise
+        assert doc is not None, "an upsert returning the document after it returns one"
         recent = [_utc(t) for t in doc.get("failures", []) if _utc(t) > now - window]
         if len(recent) < max_failures:
             if len(doc.get("failures", [])) > 4 * max_failures:  # drop entries that left the window
