@@ -4,7 +4,7 @@ LFW View 1 (../shared/data/faces/lfw, or $FACEFLEET_LFW), in one run for both pi
 - facefleet: the threshold is chosen on pairsDevTrain.txt (max accuracy; the most accurate with
   FAR <= 0.5% if that one's FAR is higher: `make calibrate`'s rule), then pairsDevTest.txt gives
   accuracy, TAR and FAR at it and at the committed DEFAULT_THRESHOLD (Wilson 95% intervals) and
-  TAR at FAR = 1% (bootstrap 95% interval). Embeddings come from bench/lfw.py's cache.
+  TAR at FAR = 1% (bootstrap 95% interval). Embeddings come from calibration.lfw's cache.
 - baseline: DeepFace.verify with every default (opencv detector, cosine, threshold 0.07) on all
   1,000 DevTest pairs (results cached under .cache/bench/), scored at its own threshold.
 - held-out: LFW people absent from pairsDevTrain.txt (the same draw as `make calibrate`); a
@@ -13,7 +13,7 @@ LFW View 1 (../shared/data/faces/lfw, or $FACEFLEET_LFW), in one run for both pi
   The baseline embeds each image once with DeepFace.represent and applies verify's own rule
   (min cosine over all face combinations), checked against verify on DevTest pairs.
 - no face: facefleet embeds a fixed centre box when nothing is detected (LFW protocol of
-  bench/lfw.py; the service itself answers no_face); verify raises, and such a pair is scored
+  calibration.lfw; the service itself answers no_face); verify raises, and such a pair is scored
   as a rejection (distance = +inf). Both counts are reported.
 - sanity table: the small labelled sets in ../shared/data/faces (deepface, face_recognition,
   openface): every pair of distinct single-identity images, with the SERVICE's rule for
@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from bench import deepface_baseline as dfb
-from bench import lfw
+from recognizer.calibration import lfw
 from bench.harness import SHARED, log, parser, ratio, save_figure, write_result
-from bench.verification import best_accuracy_threshold, bootstrap_tar_at_far, rates, tar_at_far
+from recognizer.calibration.verification import best_accuracy_threshold, bootstrap_tar_at_far, rates, tar_at_far
 
 MAX_FAR = 0.005
 HELD_PEOPLE = 150  # 150 * 149 / 2 = 11,175 impostor pairs
@@ -100,8 +100,8 @@ OWN_LFW_CACHE = lfw.ROOT / ".cache" / "bench" / "lfw"
 
 def facefleet_embeddings(rels: set[str], cfg: lfw.PipelineConfig, root: Path, processes: int,
                          own_dir: Path = OWN_LFW_CACHE, chunk: int = 400) -> lfw.Embedded:
-    """bench/lfw.py's embeddings of `rels`: read from `make calibrate`'s cache (.cache/lfw) when
-    there, the rest computed with bench/lfw.py into this suite's own cache file (.cache/bench/lfw,
+    """calibration.lfw's embeddings of `rels`: read from `make calibrate`'s cache (.cache/lfw) when
+    there, the rest computed with calibration.lfw into this suite's own cache file (.cache/bench/lfw,
     so two runs never overwrite each other's file), from the END of the sorted list in chunks, so
     a calibration running at the same time (which goes from the start) is not duplicated."""
     shared = lfw.Cache(cfg).load()
@@ -155,7 +155,7 @@ def facefleet_lfw(root: Path, train, test, h_imp, h_gen, processes: int,
         "held_out": scores(d_h, s_h, chosen),
         "faces_found_devtest_images": emb.counts(test_imgs),
         "no_face_images_devtest": sum(1 for r in test_imgs if emb.status[r] == "centre_box"),
-        "no_face_scoring": "a fixed centre box (the median detected box) is embedded instead (bench/lfw.py); "
+        "no_face_scoring": "a fixed centre box (the median detected box) is embedded instead (calibration.lfw); "
                            "the face nearest the centre is used when several are detected",
         "seconds_per_image_p50": float(np.median([emb.seconds[r] for r in rels])),
     }
@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
             "report_on": "pairsDevTest.txt", "max_far_rule": MAX_FAR,
             "held_out": {"people_not_in_devtrain": held_people, "subset_people": people, "seed": SEED,
                          "impostor_pairs": len(h_imp), "genuine_pairs": len(h_gen),
-                         "drawn": "make calibrate's held-out set (bench.lfw.held_out, same seed); a seeded sample of "
+                         "drawn": "make calibrate's held-out set (calibration.lfw.held_out, same seed); a seeded sample of "
                                   f"{people} of its one-image-per-person pool gives every impostor pair among them; a "
                                   f"seeded sample of {genuine} of its genuine pairs"},
         },

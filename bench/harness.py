@@ -14,17 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from recognizer.calibration import provenance
+from recognizer.calibration.provenance import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -37,43 +37,14 @@ os.environ.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
 
 
 # -- provenance ------------------------------------------------------------------------------
-def machine() -> dict[str, Any]:
-    cpu = ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        mem_gib = round(int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024, 1)
-    except (OSError, ValueError, IndexError):
-        mem_gib = None
-    return {"cpu_model": cpu, "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-            "memory_gib": mem_gib, "platform": platform.platform(), "python": platform.python_version(),
-            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-            "thread_env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
-
-
+# One definition, with the calibration (recognizer.calibration.provenance): the same fields in every result file.
 def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for dist in DISTS:
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
+    return provenance.versions(DISTS)
 
 
 def git_rev() -> str:
     """HEAD, with `-dirty` when the code that is measured (recognizer/, bench/) has local changes."""
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "recognizer", "bench"],
-                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    return provenance.git_rev(ROOT, ("recognizer", "bench"))
 
 
 def write_result(out: Path, name: str, data: dict[str, Any]) -> Path:

@@ -17,7 +17,7 @@ Three measurements in one run:
   defaults; its first call builds the folder's embedding store (timed once, kept under
   .cache/bench/find/), later calls are the warm query. Sizes up to what builds in a few minutes.
 
-Synthetic users: each is a real Dlib embedding (LFW images from bench/lfw.py's cache, or the
+Synthetic users: each is a real Dlib embedding (LFW images from calibration.lfw's cache, or the
 test faces) plus isotropic Gaussian noise with sigma 0.044 per dimension, i.e. about 0.5 away
 from its seed in Euclidean distance (as two photos of one person are), so the matrix has the
 value distribution of real embeddings. One face per user. The probe is a face of nobody among
@@ -51,7 +51,7 @@ FIND_DIR = ROOT / ".cache" / "bench" / "find"
 
 # -- synthetic users ---------------------------------------------------------------------------
 def real_embeddings(tiny: bool) -> tuple[np.ndarray, str]:
-    """Real Dlib embeddings to seed the synthesis: LFW (bench/lfw.py's cache) or the test faces."""
+    """Real Dlib embeddings to seed the synthesis: LFW (calibration.lfw's cache) or the test faces."""
     cache = ROOT / ".cache" / "lfw"
     files = sorted(cache.glob("embeddings-*.npz"), key=lambda p: p.stat().st_size) if cache.is_dir() else []
     if files and not tiny:
@@ -296,7 +296,7 @@ def http_scaling(sizes: list[int], real: np.ndarray, tmp: Path, rounds: int, max
 def find_folder(n: int, tiny: bool, tmp: Path) -> Path:
     """A folder of n face images (one per LFW person, symlinked, kept under .cache/bench/find so
     DeepFace's store is built once; tiny: test-face variants in a temporary folder)."""
-    from bench import lfw
+    from recognizer.calibration import lfw
 
     d = tmp / f"find-tiny-{n}" if tiny else FIND_DIR / f"lfw-{n}"
     marker = d / ".complete"

@@ -1,6 +1,6 @@
 """Impostors: the false-accept rate on LFW View 1 impostor pairs at the configured threshold.
 
-Needs ../shared (LFW); skipped with a message without it. Embeddings come from bench/lfw.py and
+Needs ../shared (LFW); skipped with a message without it. Embeddings come from calibration.lfw and
 its cache under .cache/lfw/ (filled by `make calibrate`), so this test reuses, never duplicates,
 the evaluation pipeline. When every View 1 impostor pair (1,100 DevTrain + 500 DevTest) is
 cached, all are scored; otherwise a fixed sample of FACEFLEET_IMPOSTOR_PAIRS pairs (default 100)
@@ -30,7 +30,7 @@ MAX_FAR = 0.05
 
 
 def _impostor_pairs():
-    from bench import lfw
+    from recognizer.calibration import lfw
 
     root = lfw.lfw_root()
     if not (root / "pairsDevTrain.txt").is_file():
@@ -44,7 +44,7 @@ def test_false_accept_rate_on_lfw_view1_impostors(recognizer_server):
     if not F.shared_available():
         pytest.skip("../shared is absent: impostor FAR not measured")
     lfw, root, pairs = _impostor_pairs()
-    from bench.verification import wilson
+    from recognizer.calibration.verification import wilson
     from recognizer.config import Settings
     from recognizer.faces import metric
 

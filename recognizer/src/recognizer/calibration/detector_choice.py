@@ -11,12 +11,14 @@ Two measurements, in one run:
   too, interleaved, so a busy shared CPU slows all of them alike; the report gives detection
   rates, p50 latencies and each configuration's ratio to the forward pass.
 
-    nice -n 10 .venv/bin/python -m bench.detector_choice [--pairs 600] [--configs hog,cnn,haar] [--cnn-frames 16]
+    nice -n 10 .venv/bin/python -m recognizer.calibration.detector_choice [--pairs 600] \
+        [--configs hog,cnn,haar] [--cnn-frames 16]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -25,15 +27,20 @@ import random
 import statistics
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench import lfw
-from bench.verification import cross_validated_accuracy
+from recognizer.calibration import lfw
+from recognizer.calibration.provenance import RESULTS as RESULTS_DIR
+from recognizer.calibration.provenance import ROOT, SHARED, use_seeded_weights
+from recognizer.calibration.verification import cross_validated_accuracy
 
-ROOT = lfw.ROOT
-VIDEO = ROOT.parent / "shared" / "data" / "video" / "miranda_single_face_640x360.mjpeg"
-RESULTS = ROOT / "bench" / "results" / "detector_choice.json"
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+VIDEO = SHARED / "data" / "video" / "miranda_single_face_640x360.mjpeg"
+RESULTS = RESULTS_DIR / "detector_choice.json"
 
 CONFIGS = {
     "hog": lfw.PipelineConfig(detector="hog", detect_size=640),
@@ -63,7 +70,7 @@ def mjpeg_frames(path: Path) -> list[bytes]:
     return frames
 
 
-def _jpeg(img) -> bytes:
+def _jpeg(img: PILImage) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=90)
     return buf.getvalue()
@@ -72,7 +79,7 @@ def _jpeg(img) -> bytes:
 def upscale(jpeg: bytes, size: tuple[int, int]) -> bytes:
     from PIL import Image
 
-    return _jpeg(Image.open(io.BytesIO(jpeg)).convert("RGB").resize(size, Image.BICUBIC))
+    return _jpeg(Image.open(io.BytesIO(jpeg)).convert("RGB").resize(size, Image.Resampling.BICUBIC))
 
 
 def zoom(jpeg: bytes, centre: tuple[float, float], factor: float = 2.0) -> bytes:
@@ -84,7 +91,7 @@ def zoom(jpeg: bytes, centre: tuple[float, float], factor: float = 2.0) -> bytes
     cw, ch = w / factor, h / factor
     x0 = min(max(0.0, centre[0] - cw / 2), w - cw)
     y0 = min(max(0.0, centre[1] - ch / 2), h - ch)
-    return _jpeg(img.crop((int(x0), int(y0), int(x0 + cw), int(y0 + ch))).resize((w, h), Image.BICUBIC))
+    return _jpeg(img.crop((int(x0), int(y0), int(x0 + cw), int(y0 + ch))).resize((w, h), Image.Resampling.BICUBIC))
 
 
 def sample_pairs(n: int, seed: int = 11) -> list[lfw.Pair]:
@@ -95,7 +102,7 @@ def sample_pairs(n: int, seed: int = 11) -> list[lfw.Pair]:
     return rng.sample(same, n // 2) + rng.sample(diff, n // 2)
 
 
-def lfw_part(cfg: lfw.PipelineConfig, pairs: list[lfw.Pair], processes: int) -> dict:
+def lfw_part(cfg: lfw.PipelineConfig, pairs: list[lfw.Pair], processes: int) -> dict[str, Any]:
     rels = {r for p in pairs for r in (p.a, p.b)}
     emb = lfw.embed_images(rels, cfg, processes=processes)
     d, same = lfw.pair_distances(pairs, emb)
@@ -109,13 +116,14 @@ def lfw_part(cfg: lfw.PipelineConfig, pairs: list[lfw.Pair], processes: int) -> 
     }
 
 
-def video_part(names: list[str], frames: list[bytes], cnn_frames: int) -> dict:
+def video_part(names: list[str], frames: list[bytes], cnn_frames: int) -> dict[str, Any]:
     """Detection rate and latency per configuration on three webcam-like frame sets, interleaved."""
     from recognizer.errors import FacefleetError
     from recognizer.faces.embedder import FaceEmbedder
     from recognizer.faces.images import decode_image
 
-    embedders = {n: FaceEmbedder.load(detector=CONFIGS[n].detector, detect_size=CONFIGS[n].detect_size) for n in names}
+    embedders = {n: FaceEmbedder.load(detector=CONFIGS[n].detector, detect_size=CONFIGS[n].detect_size)
+                 for n in names}
     ref = embedders.get("hog") or FaceEmbedder.load()
     first = decode_image(frames[0])
     d0 = ref.detections(first)[0]
@@ -125,17 +133,15 @@ def video_part(names: list[str], frames: list[bytes], cnn_frames: int) -> dict:
         "1280x720": [upscale(f, (1280, 720)) for f in frames],
         "640x360-zoom2": [zoom(f, centre) for f in frames],
     }
-    out: dict = {}
+    out: dict[str, Any] = {}
     for label, batch in sets.items():
-        ms = {n: [] for n in names}
+        ms: dict[str, list[float]] = {n: [] for n in names}
         fwd: list[float] = []
-        results = {n: {} for n in names}
-        sides = {n: [] for n in names}
+        results: dict[str, dict[str, int]] = {n: {} for n in names}
+        sides: dict[str, list[int]] = {n: [] for n in names}
         for e in embedders.values():  # warm
-            try:
+            with contextlib.suppress(FacefleetError):
                 e.embed(batch[0])
-            except FacefleetError:
-                pass
         for k, f in enumerate(batch):
             rgb = decode_image(f)
             found = ref.detections(rgb)
@@ -185,10 +191,10 @@ def main() -> int:
     ap.add_argument("--no-video", action="store_true")
     ap.add_argument("--no-lfw", action="store_true")
     args = ap.parse_args()
-    os.environ.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
+    use_seeded_weights()
     names = args.configs.split(",")
     pairs = sample_pairs(args.pairs)
-    report: dict = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+    report: dict[str, Any] = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
                     "lfw_sample": {"file": "pairsDevTrain.txt", "pairs": len(pairs), "seed": 11}}
     if not args.no_lfw:
         report["lfw"] = {}

@@ -1,6 +1,6 @@
 """LFW View 1 for the face pipeline: pairs, extra impostor/genuine sets, cached embeddings.
 
-Reused by `make calibrate` (bench/calibrate.py) and the benchmark suite. Images are read from
+Reused by `make calibrate` (recognizer.calibration.calibrate) and the benchmark suite. Images are read from
 ../shared/data/faces/lfw (or $FACEFLEET_LFW) and never copied; embeddings are cached under
 .cache/lfw/, keyed by the pipeline configuration, so a re-run only embeds what is new.
 
@@ -18,16 +18,25 @@ import json
 import os
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw"
+from recognizer import defaults
+from recognizer.calibration.provenance import ROOT, SHARED, use_seeded_weights
+from recognizer.faces.protocol import Box
+
+if TYPE_CHECKING:
+    from recognizer.faces.embedder import FaceEmbedder
+
+DEFAULT_LFW = SHARED / "data" / "faces" / "lfw"
 CACHE_DIR = ROOT / ".cache" / "lfw"
+#: what an embedded image returns from a worker: (rel, vector or None, status, box, seconds).
+EmbeddedImage = tuple[str, "np.ndarray | None", str, "Box | None", float]
 
 
 def lfw_root() -> Path:
@@ -124,8 +133,8 @@ def held_out(root: Path, exclude: set[str], *, seed: int, impostor_pairs: int,
 class PipelineConfig:
     """What determines an embedding; its hash keys the cache."""
 
-    detector: str = "hog"
-    detect_size: int = 640
+    detector: str = defaults.DETECTOR
+    detect_size: int = defaults.DETECT_SIZE
     version: str = "adaptive-chip150-pad0.25-v2"
 
     def key(self) -> str:
@@ -139,7 +148,7 @@ class Embedded:
 
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)  # single | centre_of_many | centre_box
-    boxes: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    boxes: dict[str, Box] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # decode + detect + embed, one image
 
     def counts(self, rels: Iterable[str] | None = None) -> dict[str, int]:
@@ -150,21 +159,22 @@ class Embedded:
         return out
 
 
-_WORKER = None
+_WORKER: FaceEmbedder | None = None
 
 
 def _init_worker(cfg: PipelineConfig) -> None:
     global _WORKER
-    os.environ.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
+    use_seeded_weights()
     from recognizer.faces.embedder import FaceEmbedder
 
     _WORKER = FaceEmbedder.load(detector=cfg.detector, min_face_px=40, detect_size=cfg.detect_size)
 
 
-def _embed_one(args: tuple[str, str, tuple[int, int, int, int] | None]):
+def _embed_one(args: tuple[str, str, Box | None]) -> EmbeddedImage:
     """Embed one image: the detected face nearest the centre, or the given fallback box."""
     from recognizer.faces.images import decode_image
 
+    assert _WORKER is not None, "worker not initialised"
     root, rel, fallback = args
     t0 = time.perf_counter()
     rgb = decode_image((Path(root) / rel).read_bytes())
@@ -217,21 +227,22 @@ class Cache:
 
 
 def embed_images(rels: Iterable[str], cfg: PipelineConfig = PipelineConfig(), *, root: Path | None = None,
-                 processes: int = 2, log=print) -> Embedded:
+                 processes: int = 2, log: Callable[[str], object] = print) -> Embedded:
     """Embed every image (cached), with at most `processes` worker processes."""
     root = root or lfw_root()
     cache = Cache(cfg)
     emb = cache.load()
     todo = sorted(set(rels) - set(emb.vectors))
     if todo:
-        log(f"embedding {len(todo)} LFW images with {cfg.detector} ({len(emb.vectors)} cached) in {processes} processes")
+        log(f"embedding {len(todo)} LFW images with {cfg.detector} ({len(emb.vectors)} cached) "
+            f"in {processes} processes")
     missing: list[str] = []
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=processes, initializer=_init_worker, initargs=(cfg,)) as pool:
         for n, (rel, vec, status, box, secs) in enumerate(
             pool.map(_embed_one, [(str(root), r, None) for r in todo], chunksize=8), 1
         ):
-            if vec is None:
+            if vec is None or box is None:
                 missing.append(rel)
             else:
                 emb.vectors[rel], emb.status[rel], emb.boxes[rel], emb.seconds[rel] = vec, status, box, secs
@@ -239,21 +250,23 @@ def embed_images(rels: Iterable[str], cfg: PipelineConfig = PipelineConfig(), *,
                 cache.save(emb)
                 log(f"  {n}/{len(todo)} images, {n / (time.time() - t0):.1f}/s")
         if missing:
-            box = centre_box(emb)
-            log(f"  {len(missing)} images without a detected face: embedding the centre box {box}")
-            for rel, vec, status, box, secs in pool.map(_embed_one, [(str(root), r, box) for r in missing]):
-                emb.vectors[rel], emb.status[rel], emb.boxes[rel], emb.seconds[rel] = vec, status, box, secs
+            fallback = centre_box(emb)
+            log(f"  {len(missing)} images without a detected face: embedding the centre box {fallback}")
+            for rel, vec, status, _, secs in pool.map(_embed_one, [(str(root), r, fallback) for r in missing]):
+                assert vec is not None, "a given box is always embedded"
+                emb.vectors[rel], emb.status[rel], emb.boxes[rel], emb.seconds[rel] = vec, status, fallback, secs
     if todo:
         cache.save(emb)
     return emb
 
 
-def centre_box(emb: Embedded) -> tuple[int, int, int, int]:
+def centre_box(emb: Embedded) -> Box:
     """The median box of the faces detected so far (LFW deep-funneled images are aligned)."""
     boxes = np.array([b for r, b in emb.boxes.items() if emb.status[r] != "centre_box"])
     if len(boxes) == 0:
         return (70, 70, 110, 110)
-    return tuple(int(v) for v in np.median(boxes, axis=0))
+    x, y, w, h = (int(v) for v in np.median(boxes, axis=0))
+    return (x, y, w, h)
 
 
 def pair_distances(pairs: list[Pair], emb: Embedded) -> tuple[np.ndarray, np.ndarray]:
@@ -262,5 +275,5 @@ def pair_distances(pairs: list[Pair], emb: Embedded) -> tuple[np.ndarray, np.nda
 
     a = np.stack([emb.vectors[p.a] for p in pairs])
     b = np.stack([emb.vectors[p.b] for p in pairs])
-    d = np.array([metric.distance(x, y) for x, y in zip(a, b)])
+    d = np.array([metric.distance(x, y) for x, y in zip(a, b, strict=True)])
     return d, np.array([p.same for p in pairs])

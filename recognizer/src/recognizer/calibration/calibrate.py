@@ -6,32 +6,34 @@
    commit as DEFAULT_THRESHOLD in recognizer/faces/metric.py.
 2. pairsDevTest.txt (500 + 500, never used for a choice) reports accuracy, TAR and FAR at that
    threshold (Wilson 95% intervals), and TAR at FAR = 1% (bootstrap 95% interval).
-3. LFW people absent from pairsDevTrain.txt give a large held-out set (bench.lfw.held_out):
+3. LFW people absent from pairsDevTrain.txt give a large held-out set (calibration.lfw.held_out):
    HELD_OUT_PEOPLE random such people, IMPOSTOR_PAIRS random impostor pairs among them, and
    one genuine pair per person with 2+ images plus DevTest's genuine pairs, for TAR at
    FAR = 0.1% (bootstrap 95% interval) and the FAR of the chosen threshold.
 
 Writes bench/results/calibration.json and prints a table.
-    nice -n 10 .venv/bin/python -m bench.calibrate [--processes 2] [--update-metric]
+    nice -n 10 .venv/bin/python -m recognizer.calibration.calibrate [--processes 2] [--update-metric]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from bench import lfw
-from bench.harness import git_rev, machine, versions
-from bench.verification import (
+from recognizer.calibration import lfw
+from recognizer.calibration.provenance import RESULTS as RESULTS_DIR
+from recognizer.calibration.provenance import ROOT, git_rev, machine, use_seeded_weights, versions
+from recognizer.calibration.verification import (
+    Rates,
     best_accuracy_threshold,
     bootstrap_tar_at_far,
     cross_validated_accuracy,
@@ -39,9 +41,9 @@ from bench.verification import (
     tar_at_far,
 )
 
-ROOT = lfw.ROOT
-RESULTS = ROOT / "bench" / "results" / "calibration.json"
-METRIC_PY = ROOT / "recognizer" / "src" / "recognizer" / "faces" / "metric.py"
+RESULTS = RESULTS_DIR / "calibration.json"
+#: the module that holds DEFAULT_THRESHOLD, rewritten by --update-metric (the installed source file).
+METRIC_PY = Path(__file__).resolve().parents[1] / "faces" / "metric.py"
 MAX_FAR = 0.005
 SEED = 20261125
 IMPOSTOR_PAIRS = 100_000
@@ -49,7 +51,7 @@ HELD_OUT_PEOPLE = 1_000
 CONFIG = lfw.PipelineConfig()
 
 
-def rates_dict(r) -> dict:
+def rates_dict(r: Rates) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(r).items()}
 
 
@@ -57,7 +59,7 @@ def pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
-def ci(c) -> str:
+def ci(c: tuple[float, float]) -> str:
     return f"[{100 * c[0]:.2f}, {100 * c[1]:.2f}]"
 
 
@@ -68,11 +70,11 @@ def update_metric(threshold: float) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--update-metric", action="store_true", help="write the chosen threshold into faces/metric.py")
     args = ap.parse_args()
-    os.environ.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
+    use_seeded_weights()
     root = lfw.lfw_root()
     if not (root / "pairsDevTrain.txt").is_file():
         print(f"LFW is not at {root} (set FACEFLEET_LFW): nothing to calibrate", file=sys.stderr)
@@ -125,7 +127,7 @@ def main() -> int:
     faces = {"devtrain": emb.counts({r for p in train for r in (p.a, p.b)}),
              "devtest": emb.counts({r for p in test for r in (p.a, p.b)}),
              "held_out": emb.counts(held.images() | {r for p in held_genuines for r in (p.a, p.b)})}
-    report = {
+    report: dict[str, Any] = {
         "machine": machine(),
         "versions": versions(),
         "git_rev": git_rev(),
@@ -167,7 +169,7 @@ def main() -> int:
         ("DevTest FAR / TAR", f"{pct(r_test.far)} / {pct(r_test.tar)}",
          f"FAR CI {ci(r_test.far_ci)}, TAR CI {ci(r_test.tar_ci)}"),
         ("DevTest TAR @ FAR=1%", pct(tar1), f"bootstrap 95% CI {ci(tar1_ci)}, threshold {t1:.4f}"),
-        (f"held-out TAR @ FAR=0.1%", pct(tar01),
+        ("held-out TAR @ FAR=0.1%", pct(tar01),
          f"bootstrap 95% CI {ci(tar01_ci)}, {len(d_hi):,} impostor / {len(d_hg)} genuine pairs, threshold {t01:.4f}"),
         ("held-out FAR / TAR at chosen", f"{pct(r_held.far)} / {pct(r_held.tar)}",
          f"FAR CI {ci(r_held.far_ci)}, TAR CI {ci(r_held.tar_ci)}"),
@@ -181,7 +183,7 @@ def main() -> int:
     for name, value, note in rows:
         print(f"{name:<{w}}  {value:<16} {note}")
     print(f"\nwrote {RESULTS.relative_to(ROOT)}")
-    if metric.DEFAULT_THRESHOLD != chosen:
+    if chosen != metric.DEFAULT_THRESHOLD:
         if args.update_metric:
             update_metric(chosen)
             print(f"updated DEFAULT_THRESHOLD in {METRIC_PY.relative_to(ROOT)} to {chosen}: commit it")
