@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gitops_k8s import merge
 from gitops_paths import FLEET_SCHEMAS, ROOT
 from tools.gitops.engines import helm_dependency_build
 from tools.gitops.layout import BUNDLES, CACHE, groups_file
@@ -28,6 +29,31 @@ def groups() -> dict:
 @pytest.fixture(scope="session")
 def fleet_yamls() -> dict[str, dict]:
     return {name: yaml.safe_load((ROOT / folder / "fleet.yaml").read_text()) for name, folder in BUNDLES.items()}
+
+
+@pytest.fixture(scope="session")
+def overlay_files(fleet_yamls) -> dict[str, dict[str, list[Path]]]:
+    """Per bundle and cluster group, the values files its fleet.yaml selects (helm.valuesFiles of the
+    target customization, relative to the bundle's folder as Fleet reads them)."""
+    return {name: {c["clusterGroup"]: [ROOT / BUNDLES[name] / f for f in c["helm"].get("valuesFiles", [])]
+                   for c in fy["targetCustomizations"]}
+            for name, fy in fleet_yamls.items()}
+
+
+@pytest.fixture(scope="session")
+def overlays(fleet_yamls, overlay_files) -> dict[str, dict[str, dict]]:
+    """Per bundle and cluster group, the values Fleet gives the chart on top of its values.yaml:
+    fleet.yaml's helm.values, then the group's values files."""
+    result: dict[str, dict[str, dict]] = {}
+    for name, by_group in overlay_files.items():
+        top = (fleet_yamls[name].get("helm") or {}).get("values") or {}
+        result[name] = {}
+        for group, files in by_group.items():
+            merged = dict(top)
+            for path in files:
+                merged = merge(merged, yaml.safe_load(path.read_text()) or {})
+            result[name][group] = merged
+    return result
 
 
 @pytest.fixture(scope="session")

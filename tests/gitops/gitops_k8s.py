@@ -58,3 +58,11 @@ def replicas(obj: dict, objs: list[dict]) -> int:
     if obj["kind"] in ("CronJob", "Job"):
         return 1
     return obj["spec"].get("replicas", 1)
+
+
+def merge(base: dict, over: dict) -> dict:
+    """Helm's and Fleet's merge of values: mappings key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

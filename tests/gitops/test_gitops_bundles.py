@@ -55,7 +55,7 @@ def test_bundle_stays_under_fleet_size_limit(rendering, bundle):
 
 def test_groups_file_and_repo_files_stay_out_of_every_bundle(rendering):
     names = {r["name"] for b in rendering.bundles for r in b["spec"]["resources"]}
-    for stray in ("groups.yaml", "compose.yaml", "gitrepo.yaml", "clustergroups.yaml", "Makefile", "release.yaml"):
+    for stray in ("values/edge.yaml", "values/cloud.yaml", "lib/values.yaml", "compose.yaml", "gitrepo.yaml", "clustergroups.yaml", "Makefile", "release.yaml"):
         assert not any(n.endswith(stray) for n in names), stray
 
 

@@ -14,10 +14,10 @@ def test_an_edge_overlay_change_plans_for_edge_only(rendering):
     changed = CACHE / "tree-test-plan-changed"
     shutil.rmtree(changed, ignore_errors=True)
     shutil.copytree(rendering.tree, changed)
-    fleet_yaml = changed / "apps" / "turn" / "fleet.yaml"
-    text = fleet_yaml.read_text()
+    edge_values = changed / "apps" / "turn" / "values" / "edge.yaml"
+    text = edge_values.read_text()
     assert text.count("relayPortMax: 49175") == 1
-    fleet_yaml.write_text(text.replace("relayPortMax: 49175", "relayPortMax: 49179"))
+    edge_values.write_text(text.replace("relayPortMax: 49175", "relayPortMax: 49179"))
     after = render_tree(changed)
     edge = diff_group(rendering, after, "edge")
     assert "~ changed  turn: Service/facefleet/facefleet-turn" in edge
@@ -37,7 +37,7 @@ def test_the_same_tree_plans_nothing(rendering):
 
 def test_a_revision_exports_without_touching_the_work_tree(tmp_path):
     dest = export_revision("HEAD", tmp_path / "rev")
-    assert (dest / "apps" / "groups.yaml").is_file()
+    assert (dest / "fleet.yaml").is_file() and (dest / "apps" / "turn" / "Chart.yaml").is_file()
     assert not (dest / ".git").exists()
     work = export_worktree(tmp_path / "work")
     assert (work / "fleet.yaml").read_text() == (ROOT / "fleet.yaml").read_text()

@@ -1,5 +1,5 @@
 """Edge pods land only on edge nodes; cloud pods never do. Checked against Node objects built from
-apps/groups.yaml (the names the node checks use too), with the scheduler's own matching rules for
+apps/lib/values.yaml (the names the node checks use too), with the scheduler's own matching rules for
 nodeSelector, required node affinity and NoSchedule/NoExecute taints."""
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from gitops_paths import ROOT
-from gitops_k8s import objects
+from gitops_k8s import merge, objects
 from tools.gitops.k8s_schemas import kubeconform_location
 from tools.gitops.layout import BUNDLES, groups_file, tool
 
@@ -65,15 +65,14 @@ def test_clusters_objects_validate_against_fleet_crd_schemas(fleet_schemas):
 
 
 @pytest.mark.parametrize("bundle", sorted(BUNDLES))
-def test_values_and_every_overlay_satisfy_values_schema(bundle, fleet_yamls):
+def test_values_and_every_overlay_satisfy_values_schema(bundle, overlays):
     chart = ROOT / ("base" if bundle == "base" else BUNDLES[bundle])
     schema = json.loads((chart / "values.schema.json").read_text())
     jsonschema.Draft7Validator.check_schema(schema)
     defaults = yaml.safe_load((chart / "values.yaml").read_text())
     jsonschema.validate(defaults, schema)
-    for custom in fleet_yamls[bundle].get("targetCustomizations", []):
-        merged = _merge(defaults, (custom.get("helm") or {}).get("values") or {})
-        jsonschema.validate(merged, schema)
+    for group, values in overlays[bundle].items():
+        jsonschema.validate(merge(defaults, values), schema)
 
 
 @pytest.mark.parametrize("chart", ["apps/recognizer", "apps/ui", "apps/database", "apps/turn"])
@@ -84,23 +83,15 @@ def test_helm_refuses_an_unpinned_image_tag(chart, charts):
     assert proc.returncode != 0 and "schema" in proc.stderr, proc.stderr
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
 @pytest.mark.parametrize("bundle", sorted(BUNDLES))
-def test_helm_lint_strict_with_each_group_overlay(bundle, fleet_yamls, tmp_path, charts):
+def test_helm_lint_strict_with_each_group_overlay(bundle, overlays, tmp_path, charts):
     chart = charts / ("base" if bundle == "base" else BUNDLES[bundle])
-    for custom in fleet_yamls[bundle]["targetCustomizations"]:
-        values = tmp_path / f"{custom['name']}.yaml"
-        top = (fleet_yamls[bundle].get("helm") or {}).get("values") or {}
-        values.write_text(yaml.safe_dump(_merge(top, (custom.get("helm") or {}).get("values") or {})))
+    for group, overlay in overlays[bundle].items():
+        values = tmp_path / f"{group}.yaml"
+        values.write_text(yaml.safe_dump(overlay))
         proc = subprocess.run([tool("helm"), "lint", "--strict", str(chart), "-f", str(values)],
                               capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, f"{bundle}/{custom['name']}: {proc.stdout}{proc.stderr}"
+        assert proc.returncode == 0, f"{bundle}/{group}: {proc.stdout}{proc.stderr}"
 
 
 def test_the_embedding_key_rotation_step_renders(charts):

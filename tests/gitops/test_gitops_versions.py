@@ -27,7 +27,7 @@ def test_both_packages_release_together():
     assert _package_version("recognizer") == _package_version("ui")
 
 
-def test_no_overlay_overrides_the_image_tag(fleet_yamls):
-    for name, fy in fleet_yamls.items():
-        for custom in fy.get("targetCustomizations", []):
-            assert "image" not in custom["helm"]["values"], f"{name}/{custom['name']}: tags live in values.yaml"
+def test_no_overlay_overrides_the_image_tag(overlays):
+    for name, by_group in overlays.items():
+        for group, values in by_group.items():
+            assert "image" not in values, f"{name}/{group}: tags live in values.yaml"

@@ -51,7 +51,7 @@ def fixture_json() -> Callable[[str], Any]:
 
 @pytest.fixture
 def make_ctx() -> Callable[..., Any]:
-    """A rule Context for a group, from the committed apps/groups.yaml and thresholds.yaml
+    """A rule Context for a group, from the committed apps/lib/values.yaml and thresholds.yaml
     (``overrides`` deep-merged over the thresholds, as an operator's THRESHOLDS file would be)."""
     from tools.nodecheck.config import load_groups, load_kube_version, load_thresholds
     from tools.nodecheck.model import Context

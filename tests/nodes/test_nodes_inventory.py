@@ -1,5 +1,5 @@
 """Inventory and threshold loading: the operator's files are validated with clear messages,
-overrides merge over thresholds.yaml, and group names come from apps/groups.yaml only."""
+overrides merge over thresholds.yaml, and group names come from apps/lib/values.yaml only."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_example_inventory_parses():
     "data, message",
     [
         ({}, "the inventory needs a 'groups' mapping"),
-        ({"groups": {"moon": {"hosts": ["local://"]}}}, "group 'moon' is not in apps/groups.yaml"),
+        ({"groups": {"moon": {"hosts": ["local://"]}}}, "group 'moon' is not in apps/lib/values.yaml"),
         ({"groups": {"edge": {"hosts": [{"name": "x"}]}}}, "every host needs an 'address'"),
         ({"groups": {"edge": {"hosts": ["pi@10.0.0.5"]}}}, "write the address as ssh://user@host"),
         (
@@ -70,6 +70,6 @@ def test_thresholds_override_file_merges(tmp_path):
 
 
 def test_every_group_of_apps_groups_yaml_has_thresholds():
-    """A group added to apps/groups.yaml without minimums here would break the checks."""
+    """A group added to apps/lib/values.yaml without minimums here would break the checks."""
     assert set(load_groups()) == set(load_thresholds()["groups"])
     assert re.fullmatch(r"\d+\.\d+", load_kube_version())

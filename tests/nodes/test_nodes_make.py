@@ -112,6 +112,6 @@ def test_check_nodes_postflight_and_usage_errors(tmp_path):
     assert run.returncode != 0
     assert "node checks: nothing to check: give HOSTS=... GROUP=... or INVENTORY=file" in run.stderr
     run = make("check-nodes", "HOSTS=local://", "GROUP=moon", f"NODES_OUT={tmp_path}")
-    assert "node checks: group 'moon' is not in apps/groups.yaml (known: cloud, edge)" in run.stderr
+    assert "node checks: group 'moon' is not in apps/lib/values.yaml (known: cloud, edge)" in run.stderr
     run = make("check-nodes", "HOSTS=10.0.0.5", "GROUP=edge", f"NODES_OUT={tmp_path}")
     assert "write the address as ssh://user@host[:port] or local://" in run.stderr

@@ -150,7 +150,7 @@ def test_broken_cloud_node(make_ctx, fixture_json):
     )
     version, _ = check("node_version", ctx, {}, node)
     assert version.message == (
-        "node_version: found kubelet v1.29.11+k3s1, expected v1.31.x (apps/groups.yaml); fix: "
+        "node_version: found kubelet v1.29.11+k3s1, expected v1.31.x (apps/lib/values.yaml); fix: "
         "install k3s from its v1.31 channel (`INSTALL_K3S_CHANNEL=v1.31`)."
     )
     labels, _ = check("node_labels", ctx, {}, node)

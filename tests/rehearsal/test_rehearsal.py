@@ -292,7 +292,7 @@ def test_edge_only_commit_changes_only_edge(stack: Stack, report) -> None:
     previous = gitserver.head()
     commit, pushed = _commit(
         "rehearsal: more CPU for the edge recognizer",
-        "apps/recognizer/fleet.yaml",
+        "apps/recognizer/values/edge.yaml",
         "requests: {cpu: 250m, memory: 640Mi}",
         "requests: {cpu: 300m, memory: 640Mi}",
     )

@@ -34,13 +34,26 @@ class Target:
     cluster_labels: dict[str, str]
 
 
+# The library chart's values: the single source of truth for the group, label and taint names.
+GROUPS_FILE = Path("apps") / "lib" / "values.yaml"
+# Where they lived before the library chart, so that `make plan` can still render older revisions.
+_LEGACY_GROUPS_FILE = Path("apps") / "groups.yaml"
+
+
 def groups_file(root: Path = ROOT) -> dict:
-    """apps/groups.yaml: the single source of truth for the group, label and taint names."""
-    return yaml.safe_load((root / "apps" / "groups.yaml").read_text())
+    """The cluster groups and the Kubernetes version, from apps/lib/values.yaml of the tree at root."""
+    for rel in (GROUPS_FILE, _LEGACY_GROUPS_FILE):
+        path = root / rel
+        if path.is_file():
+            data = yaml.safe_load(path.read_text()) or {}
+            if isinstance(data.get("groups"), dict) and data["groups"]:
+                return data
+            raise ValueError(f"{path}: no `groups` mapping of cluster groups")
+    raise FileNotFoundError(f"{root / GROUPS_FILE} is missing: it defines the cluster groups")
 
 
 def targets(root: Path = ROOT) -> list[Target]:
-    """One target per cluster group in apps/groups.yaml, plus a cluster in no group."""
+    """One target per cluster group in apps/lib/values.yaml, plus a cluster in no group."""
     groups = groups_file(root)["groups"]
     result = []
     for name, spec in groups.items():

@@ -1,4 +1,4 @@
-"""Loads the two sources the checks read: apps/groups.yaml (names) and thresholds.yaml (numbers)."""
+"""Loads the two sources the checks read: apps/lib/values.yaml (names) and thresholds.yaml (numbers)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 NODECHECK_DIR = Path(__file__).resolve().parent
 REPO_ROOT = NODECHECK_DIR.parent.parent
 # Overridable so tests (and forks) can point at another copy; defaults are the committed files.
-GROUPS_FILE = Path(os.environ.get("NODECHECK_GROUPS_FILE", REPO_ROOT / "apps" / "groups.yaml"))
+GROUPS_FILE = Path(os.environ.get("NODECHECK_GROUPS_FILE", REPO_ROOT / "apps" / "lib" / "values.yaml"))
 THRESHOLDS_FILE = NODECHECK_DIR / "thresholds.yaml"
 
 
@@ -49,7 +49,7 @@ def load_thresholds(
 
 
 def load_groups(path: Path | str | None = None) -> dict[str, Any]:
-    """The ``groups`` mapping of apps/groups.yaml (edge, cloud, ...)."""
+    """The ``groups`` mapping of apps/lib/values.yaml (edge, cloud, ...)."""
     groups = load_yaml(path or GROUPS_FILE).get("groups")
     if not isinstance(groups, dict) or not groups:
         raise ValueError(f"{path or GROUPS_FILE}: no 'groups' mapping")
@@ -57,5 +57,5 @@ def load_groups(path: Path | str | None = None) -> dict[str, Any]:
 
 
 def load_kube_version(path: Path | str | None = None) -> str:
-    """The Kubernetes minor version the fleet targets (apps/groups.yaml ``kubernetes.version``)."""
+    """The Kubernetes minor version the fleet targets (apps/lib/values.yaml ``kubernetes.version``)."""
     return str(load_yaml(path or GROUPS_FILE)["kubernetes"]["version"])

@@ -54,7 +54,8 @@ class InventoryError(ValueError):
 
 def _node(entry: Any, group: str, known_groups: Iterable[str]) -> NodeSpec:
     if group not in known_groups:
-        raise InventoryError(f"group {group!r} is not in apps/groups.yaml (known: {', '.join(sorted(known_groups))})")
+        known = ", ".join(sorted(known_groups))
+        raise InventoryError(f"group {group!r} is not in apps/lib/values.yaml (known: {known})")
     if isinstance(entry, str):
         entry = {"address": entry}
     if not isinstance(entry, Mapping) or not entry.get("address"):

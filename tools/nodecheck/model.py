@@ -56,15 +56,15 @@ def failed(check: str, found: str, expected: str, fix: str) -> Finding:
 class Context:
     """Everything a rule may depend on besides command outputs."""
 
-    group: str  # edge | cloud (a key of apps/groups.yaml)
+    group: str  # edge | cloud (a key of apps/lib/values.yaml)
     role: str  # server | agent
     settings: Mapping[str, Any]  # merged thresholds.yaml
-    group_spec: Mapping[str, Any]  # apps/groups.yaml entry of the group
-    all_groups: Mapping[str, Any] = field(default_factory=dict)  # every apps/groups.yaml entry
+    group_spec: Mapping[str, Any]  # apps/lib/values.yaml entry of the group
+    all_groups: Mapping[str, Any] = field(default_factory=dict)  # every apps/lib/values.yaml entry
     rancher_url: str | None = None
     node_name: str | None = None  # defaults to the host's hostname
     kubectl: str | None = None  # defaults to settings.postflight.kubectl
-    kube_version: str = "1.31"  # apps/groups.yaml kubernetes.version
+    kube_version: str = "1.31"  # apps/lib/values.yaml kubernetes.version
 
     @property
     def limits(self) -> Mapping[str, Any]:

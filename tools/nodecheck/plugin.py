@@ -28,7 +28,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("nodecheck", "facefleet node checks (make check-nodes)")
     g.addoption("--nodes-inventory", help="inventory YAML (see tests/nodes/inventory.example.yaml)")
     g.addoption("--nodes-hosts", help="comma/space separated addresses: ssh://user@host, local://")
-    g.addoption("--nodes-group", help="group of apps/groups.yaml (required with --nodes-hosts)")
+    g.addoption("--nodes-group", help="group of apps/lib/values.yaml (required with --nodes-hosts)")
     g.addoption(
         "--nodes-role", default="server", choices=("server", "agent"), help="k3s role of --nodes-hosts (default server)"
     )

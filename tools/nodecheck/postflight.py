@@ -151,7 +151,7 @@ def evaluate_node_version(o: Mapping[str, Output], ctx: Context) -> Finding:
         return failed(
             "node_version",
             f"kubelet {version or 'unknown'}",
-            f"v{ctx.kube_version}.x (apps/groups.yaml)",
+            f"v{ctx.kube_version}.x (apps/lib/values.yaml)",
             f"install k3s from its v{ctx.kube_version} channel (`INSTALL_K3S_CHANNEL=v{ctx.kube_version}`)",
         )
     return passed("node_version", f"kubelet {version}")

@@ -44,30 +44,47 @@ seccompProfile:
 {{- end }}
 
 {{- /*
-Where pods may run. scheduling.mode "edgeNodes": only on nodes with the edge label, tolerating the
-edge taint; "notEdgeNodes": never on a node with the edge label (the taint keeps them off too).
-.extraAffinity (a dict) is merged into the affinity block, e.g. a podAffinity.
+Where pods may run, from the chart's `group` value and the groups in this library's values.yaml:
+a group with a nodeLabel (edge) runs only on nodes with that label and tolerates its nodeTaint; a
+group without one (cloud) never runs on a node labelled for another group (whose taint keeps it
+off too). .root is the chart's context; .extraAffinity (a dict) is merged into the affinity block,
+e.g. a podAffinity.
 */ -}}
 {{- define "facefleet.scheduling" -}}
-{{- $s := .scheduling -}}
-{{- $op := ternary "In" "NotIn" (eq $s.mode "edgeNodes") -}}
+{{- $groups := (index .root.Values "facefleet-lib").groups -}}
+{{- $group := .root.Values.group -}}
+{{- if not (hasKey $groups $group) -}}
+{{- fail (printf "group %q is none of the cluster groups in apps/lib/values.yaml (%s)" $group (keys $groups | sortAlpha | join ", ")) -}}
+{{- end -}}
+{{- $own := index $groups $group -}}
+{{- $expressions := list -}}
+{{- if $own.nodeLabel -}}
+{{- $expressions = list (dict "key" $own.nodeLabel.key "operator" "In" "values" (list $own.nodeLabel.value)) -}}
+{{- else -}}
+{{- range $name := keys $groups | sortAlpha -}}
+{{- with (index $groups $name).nodeLabel -}}
+{{- $expressions = append $expressions (dict "key" .key "operator" "NotIn" "values" (list .value)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if not $expressions -}}
+{{- fail (printf "group %q: no cluster group in apps/lib/values.yaml has a nodeLabel to place by" $group) -}}
+{{- end -}}
 affinity:
   nodeAffinity:
     requiredDuringSchedulingIgnoredDuringExecution:
       nodeSelectorTerms:
         - matchExpressions:
-            - key: {{ $s.nodeLabel.key | quote }}
-              operator: {{ $op }}
-              values: [{{ $s.nodeLabel.value | quote }}]
+            {{- toYaml $expressions | nindent 12 }}
   {{- with .extraAffinity }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
-{{- if eq $s.mode "edgeNodes" }}
+{{- with $own.nodeTaint }}
 tolerations:
-  - key: {{ $s.nodeTaint.key | quote }}
+  - key: {{ .key | quote }}
     operator: Equal
-    value: {{ $s.nodeTaint.value | quote }}
-    effect: {{ $s.nodeTaint.effect }}
+    value: {{ .value | quote }}
+    effect: {{ .effect }}
 {{- end }}
 {{- end }}
 
