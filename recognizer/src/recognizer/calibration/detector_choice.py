@@ -4,9 +4,9 @@ Two measurements, in one run:
 - LFW View 1: 10-fold cross-validated accuracy on a seeded sample of pairsDevTrain.txt pairs
   (never pairsDevTest.txt, which is kept for the final report), how often a face was found,
   and the time per 250x250 image (decode + detect + landmarks + chip + embedding);
-- webcam frames from ../shared/data/video/miranda_single_face_640x360.mjpeg (127 frames, one
-  face): as recorded (face ~90 px), upscaled to 1280x720, and zoomed 2x around the face (a
-  close webcam face of ~180 px in 640x360). For each frame, every configuration runs the
+- webcam frames from ../shared/data/video/miranda_single_face_640x360.mjpeg (one face): as
+  recorded, upscaled to 1280x720, and zoomed 2x around the face (a close webcam face in
+  640x360; the face sizes are in recognizer/README.md). For each frame, every configuration runs the
   service path (JPEG bytes -> Face) and the bare forward pass (150x150 chip -> 128-d) runs
   too, interleaved, so a busy shared CPU slows all of them alike; the report gives detection
   rates, p50 latencies and each configuration's ratio to the forward pass.

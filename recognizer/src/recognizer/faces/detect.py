@@ -2,7 +2,7 @@
 
 Three raw detectors are available (FACEFLEET_DETECTOR): dlib's HOG frontal-face detector
 (`hog`, the default, chosen by measurement: see recognizer/README.md), dlib's CNN MMOD
-detector (`cnn`, more recall on hard poses, ~30x slower on CPU) and OpenCV's Haar cascade
+detector (`cnn`, more recall on hard poses, far slower on CPU: see the README) and OpenCV's Haar cascade
 (`haar`, the detector behind DeepFace's default `opencv` backend, kept for comparison).
 
 `Search` runs a detector on a downscaled copy (longest side 640 by default) and searches again

@@ -1,7 +1,7 @@
 """detect -> align -> embed: dlib's own pipeline around DeepFace's Dlib model.
 
 DeepFace.verify crops the detector's box and resizes it to 150x150, which is not what dlib's
-ResNet was trained on; dlib's published 99.38% on LFW comes from 5-point landmarks and
+ResNet was trained on; dlib's published LFW accuracy (README) comes from 5-point landmarks and
 `get_face_chip` (150x150, padding 0.25). This module does exactly that: detect on a
 downscaled copy (faces.detect.Search), then landmarks and the chip on the full-resolution
 image, then the network loaded through DeepFace's model registry (no TensorFlow).
@@ -38,7 +38,7 @@ DEFAULT_MIN_FACE_PX = defaults.MIN_FACE_PX
 DEFAULT_MAX_BYTES = defaults.MAX_IMAGE_BYTES
 DEFAULT_MAX_PIXELS = defaults.MAX_PIXELS
 DETECT_SIZE = defaults.DETECT_SIZE
-#: minimum detector score: drops dlib HOG's weak false positives (e.g. textures scoring ~0.1).
+#: minimum detector score: drops dlib HOG's weak false positives on textures (README: "HOG score").
 MIN_SCORE = {"hog": 0.3, "cnn": 0.3, "haar": 0.0}
 #: a second face counts when it is at least this share of the largest face's area.
 SECOND_FACE_AREA = 0.5

@@ -230,7 +230,7 @@ class Repository:
         now = self._now()
         doc = {
             # `_id` is the username: FerretDB/SQLite pushes only `_id` lookups down to its primary key
-            # (any other field is a collection scan, 0.15-1.5 s at 10,000 users). `uid` is the record's
+            # (any other field is a collection scan: recognizer/README.md, Storage). `uid` is the record's
             # identity, so a token dies with its user even if the name is enrolled again.
             "_id": username, "uid": str(ObjectId()), "username": username, "model": model, "consent": consent,
             "consent_at": now, "faces": int(len(embeddings)), "rev": 1,
