@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
+from facefleet_testing.stack import ROOT, free_port
 from recognizer import settings_table
 from recognizer.config import ConfigError, Settings
 from recognizer.faces import metric
-from facefleet_testing.stack import ROOT, free_port
 
 SECRETS = {"FACEFLEET_API_KEY": "k" * 16, "FACEFLEET_TOKEN_SECRET": "t" * 16, "FACEFLEET_EMBEDDING_KEY": "e" * 16}
 

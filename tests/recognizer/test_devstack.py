@@ -77,7 +77,7 @@ def test_run_generates_secrets_keeps_users_and_stops_on_ctrl_c(run_env):
     proc = _start(run_env)
     mode = stat.S_IMODE(os.stat(secrets_file).st_mode)
     assert mode == 0o600
-    lines = dict(line.split("=", 1) for line in open(secrets_file).read().split())
+    lines = dict(line.split("=", 1) for line in Path(secrets_file).read_text().split())
     assert set(lines) == {"FACEFLEET_API_KEY", "FACEFLEET_TOKEN_SECRET", "FACEFLEET_EMBEDDING_KEY"}
     assert all(len(v) >= 16 for v in lines.values())
 
@@ -93,7 +93,7 @@ def test_run_generates_secrets_keeps_users_and_stops_on_ctrl_c(run_env):
 
     proc = _start(run_env)  # second `make run`: same secrets, same data
     try:
-        assert dict(line.split("=", 1) for line in open(secrets_file).read().split()) == lines
+        assert dict(line.split("=", 1) for line in Path(secrets_file).read_text().split()) == lines
         with httpx.Client(base_url=base, timeout=60) as c:
             assert c.get(f"/v1/users/{name}", headers=Rec.headers).status_code == 200
     finally:
@@ -145,7 +145,7 @@ def test_run_restarts_a_killed_child_and_keeps_the_others(run_env):
     base = f"http://127.0.0.1:{env['FACEFLEET_RUN_RECOGNIZER_PORT']}"
     page = f"http://127.0.0.1:{env['FACEFLEET_RUN_UI_PORT']}/"
     try:
-        lines = dict(line.split("=", 1) for line in open(env["FACEFLEET_RUN_SECRETS"]).read().split())
+        lines = dict(line.split("=", 1) for line in Path(env["FACEFLEET_RUN_SECRETS"]).read_text().split())
 
         class Rec:
             headers = {"X-API-Key": lines["FACEFLEET_API_KEY"]}

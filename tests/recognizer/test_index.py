@@ -77,7 +77,7 @@ def test_incremental_changes_equal_a_fresh_build():
     repo = FakeRepo(dict(users))
     idx = EmbeddingIndex(repo)
     idx.reload()
-    for step in range(200):
+    for _ in range(200):
         name = f"user{rng.integers(0, 60)}"
         if rng.random() < 0.3:
             users.pop(name, None)

@@ -17,9 +17,9 @@ import sys
 
 import numpy as np
 
-from recognizer.storage import EmbeddingCipher, RekeyReport, Repository
 from facefleet_testing.recognizer_api import assert_error, enrol, login, new_username
 from facefleet_testing.stack import RecognizerServer
+from recognizer.storage import EmbeddingCipher, RekeyReport, Repository
 
 OLD, NEW, OTHER = "old-embedding-key-0123456789", "new-embedding-key-0123456789", "other-key-0123456789abcd"
 
@@ -92,5 +92,5 @@ def test_rekey_leaves_unreadable_and_concurrently_changed_users_alone(database_s
     assert repo.users.find_one({"_id": "eve"}) == eve_before  # untouched
     report = repo.rekey_users()  # the re-run the CLI asks for
     assert (report.rekeyed, report.unreadable, report.changed_meanwhile) == (1, 1, 0)
-    got = dict((u, e) for u, _, _, e in Repository(database_server.url, name, EmbeddingCipher(NEW)).all_embeddings())
+    got = {u: e for u, _, _, e in Repository(database_server.url, name, EmbeddingCipher(NEW)).all_embeddings()}
     assert set(got) == {"alice"} and np.array_equal(got["alice"], m)

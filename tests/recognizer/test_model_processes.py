@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ def _workers(rec: RecognizerServer) -> list[int]:
     out = []
     for pid in process_tree(rec.proc.pid):
         try:
-            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ")
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
             continue
         if b"multiprocessing.spawn" in cmd and pid != rec.proc.pid:

@@ -81,7 +81,6 @@ def test_database_killed_during_an_index_reload_is_unavailable(tmp_path):
     """The index's full load iterates a cursor (a generator): a database that dies between two
     batches must surface as 503 `unavailable`, like every other storage call, not as a driver error."""
     from facefleet_testing.stack import DatabaseServer
-
     from recognizer.errors import ErrorCode, FacefleetError
     from recognizer.index import EmbeddingIndex
     from recognizer.storage import Repository

@@ -9,9 +9,9 @@ import time
 import jwt
 import pytest
 
+from facefleet_testing.recognizer_api import assert_error, enrol, login, new_username
 from recognizer.errors import ErrorCode, FacefleetError
 from recognizer.tokens import TokenIssuer
-from facefleet_testing.recognizer_api import assert_error, enrol, login, new_username
 
 SECRET = "unit-test-secret-0123456789"
 

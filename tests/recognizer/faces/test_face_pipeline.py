@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recognizer.errors import ErrorCode, FacefleetError
 from facefleet_testing import faces as F
+from recognizer.errors import ErrorCode, FacefleetError
 
 ROOT = Path(__file__).resolve().parents[3]
 os.environ.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
@@ -240,7 +240,7 @@ def test_large_frame_box_is_in_original_pixels(embedder, hopper):
     face = embedder.embed(F.jpeg(big))
     assert _matches(face, hopper)
     tolerance = 0.15 * 2 * hopper.box[2]  # HOG boxes snap to its pyramid levels
-    assert all(abs(a - 2 * b) <= tolerance for a, b in zip(face.box, hopper.box))
+    assert all(abs(a - 2 * b) <= tolerance for a, b in zip(face.box, hopper.box, strict=True))
 
 
 def test_concurrent_calls_agree(embedder, hopper):
