@@ -52,7 +52,7 @@ def test_the_readme_settings_table_is_the_declaration():
     """recognizer/README.md's table is `python -m recognizer.settings_table`'s output, row for row."""
     table = settings_table.markdown()
     readme = (ROOT / "recognizer" / "README.md").read_text()
-    assert table in readme, "regenerate it: .venv/bin/python -m recognizer.settings_table"
+    assert table in readme, "regenerate it: .venv/bin/python -m recognizer.settings_table --update recognizer/README.md"
     names = [Settings.env_name(f) for f in Settings.model_fields]
     assert all(info.description for info in Settings.model_fields.values())
     assert names[0] == "MONGO_URL" and all(n.startswith("FACEFLEET_") for n in names[1:])

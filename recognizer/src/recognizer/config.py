@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, IPvAnyNetwork, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -107,8 +107,8 @@ class Settings(BaseSettings):
     threshold: float = _setting(
         DEFAULT_THRESHOLD, shown=f"`{DEFAULT_THRESHOLD}` (`faces.metric.DEFAULT_THRESHOLD`, calibrated)",
         description="match when Euclidean distance ≤ threshold (login, identify, compare, CLI)")
-    detector: Literal["hog", "cnn", "haar"] = _setting(
-        defaults.DETECTOR, description="face detector: `hog`, `cnn` or `haar`")
+    detector: str = _setting(
+        defaults.DETECTOR, description="face detector: " + ", ".join(f"`{d}`" for d in defaults.DETECTORS))
     min_face_px: int = _setting(defaults.MIN_FACE_PX, "`face_too_small` below this shorter box side", ge=1)
     max_image_bytes: int = _setting(
         defaults.MAX_IMAGE_BYTES, shown=f"`{defaults.MAX_IMAGE_BYTES}` (10 MiB)",
@@ -188,6 +188,13 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a logging level name ({', '.join(LOG_LEVELS)})")
         return level
 
+    @field_validator("detector", mode="before")
+    @classmethod
+    def _known_detector(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip() not in defaults.DETECTORS:
+            raise ValueError(f"must be one of {', '.join(defaults.DETECTORS)}")
+        return value.strip() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _password_needs_user(self) -> Settings:
         if self.db_password and not self.db_username:
@@ -258,8 +265,6 @@ def _explain(err: Mapping[str, Any]) -> str:
         reason = f"must be <= {ctx.get('le')}"
         if loc[0] == "db_timeout_ms":
             reason += " so an outage answers 503 quickly"
-    elif kind == "literal_error":
-        reason = f"must be one of {ctx.get('expected')}"
     elif kind.startswith("ip_any_network") or loc[0] == "trusted_proxies":
         reason = "must list IP addresses or CIDR networks"
     elif kind == "value_error":

@@ -32,5 +32,9 @@ DB_TIMEOUT_MS = 2500
 MAX_DB_TIMEOUT_MS = 3000
 
 AUDIT_RETENTION_S = 30 * 24 * 3600
+
+#: GET /v1/me/attempts: entries returned by default, and at most.
+ATTEMPTS_LIMIT = 50
+MAX_ATTEMPTS_LIMIT = 500
 INDEX_REFRESH_S = 2.0
 INDEX_FULL_RELOAD_S = 600.0

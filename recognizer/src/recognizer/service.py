@@ -20,7 +20,7 @@ import numpy as np
 
 from recognizer import telemetry
 from recognizer.config import Settings
-from recognizer.defaults import USERNAME_PATTERN, USERNAME_RULE
+from recognizer.defaults import ATTEMPTS_LIMIT, USERNAME_PATTERN, USERNAME_RULE
 from recognizer.errors import ErrorCode, FacefleetError
 from recognizer.faces import metric
 from recognizer.faces.protocol import Embedder
@@ -297,7 +297,7 @@ class Recognizer:
         claims = self.me(token)
         self.repo.revoke_token(claims.token_id, claims.expires_at)
 
-    def my_attempts(self, token: str | None, limit: int = 50) -> list[Attempt]:
+    def my_attempts(self, token: str | None, limit: int = ATTEMPTS_LIMIT) -> list[Attempt]:
         claims = self.me(token)
         return self.repo.attempts(claims.username, limit=limit)
 

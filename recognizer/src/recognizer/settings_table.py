@@ -1,12 +1,14 @@
 """`python -m recognizer.settings_table`: recognizer/README.md's settings table, from `config.Settings`.
 
 The README's table is this output, byte for byte (tests/recognizer/test_config.py compares them),
-so a setting's name, default and meaning are written once, in config.py.
+so a setting's name, default and meaning are written once, in config.py;
+`python -m recognizer.settings_table --update recognizer/README.md` rewrites it there.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from recognizer.config import Settings
@@ -35,7 +37,23 @@ def markdown() -> str:
     return HEADER + "".join(rows)
 
 
-def main() -> int:
+def replace_in(text: str) -> str:
+    """`text` with its settings table (from HEADER to the first blank line) replaced by `markdown()`."""
+    start = text.index(HEADER)
+    end = text.find("\n\n", start)
+    return text[:start] + markdown() + text[end + 1 if end >= 0 else len(text):]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the table; `--update FILE` rewrites the table inside FILE (recognizer/README.md)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--update"] and len(args) == 2:
+        path = Path(args[1])
+        path.write_text(replace_in(path.read_text()))
+        return 0
+    if args:
+        print("usage: python -m recognizer.settings_table [--update README.md]", file=sys.stderr)
+        return 2
     sys.stdout.write(markdown())
     return 0
 

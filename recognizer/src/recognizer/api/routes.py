@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from recognizer import telemetry
 from recognizer.api import schemas as s
-from recognizer.defaults import USERNAME_PATTERN
+from recognizer.defaults import ATTEMPTS_LIMIT, MAX_ATTEMPTS_LIMIT, USERNAME_PATTERN
 from recognizer.errors import ErrorCode as E
 from recognizer.errors import FacefleetError
 from recognizer.runtime import Runtime
@@ -181,7 +181,7 @@ def logout(request: Request, token: Annotated[str | None, Depends(bearer_token)]
 @router.get("/v1/me/attempts", response_model=s.Attempts, tags=["me"],
             responses=s.error_responses(E.UNAUTHORIZED, E.MISSING_FIELD, E.UNAVAILABLE))
 def my_attempts(request: Request, token: Annotated[str | None, Depends(bearer_token)],
-                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> s.Attempts:
+                limit: Annotated[int, Query(ge=1, le=MAX_ATTEMPTS_LIMIT)] = ATTEMPTS_LIMIT) -> s.Attempts:
     """The token holder's login attempts, newest first."""
     rows = service(request).my_attempts(token, limit=limit)
     return s.Attempts(attempts=[s.AttemptOut(at=s.rfc3339(a.at), result=a.result, distance=a.distance)

@@ -337,7 +337,7 @@ class Repository:
                                "distance": None if distance is None else float(distance)})
 
     @unavailable_on_db_error
-    def attempts(self, username: str, limit: int = 50) -> list[Attempt]:
+    def attempts(self, username: str, limit: int = defaults.ATTEMPTS_LIMIT) -> list[Attempt]:
         cutoff = self._now() - self._retention
         docs = self.audit.find({"username": username, "at": {"$gte": cutoff}}).sort("at", DESCENDING).limit(limit)
         return [Attempt(at=_utc(d["at"]), result=d["result"], distance=d.get("distance")) for d in docs]
