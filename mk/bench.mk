@@ -6,7 +6,7 @@
 #   make bench-identify BENCH_ARGS="--http-sizes 1000,10000"
 BENCH_NICE ?= nice -n 10
 BENCH_ARGS ?=
-BENCH_SUITES := login_latency identify load memory accuracy
+BENCH_SUITES := engine login_latency identify load memory accuracy
 
 .PHONY: bench bench-report $(addprefix bench-,$(BENCH_SUITES)) bench-latency
 bench: venv weights database ## run every benchmark suite one after another (bench/README.md says how long), refresh bench/README.md
@@ -22,6 +22,9 @@ bench: venv weights database ## run every benchmark suite one after another (ben
 
 bench-accuracy: venv weights ## LFW View 1: facefleet vs DeepFace.verify (+ the small labelled sets)
 	$(BENCH_NICE) $(PY) -m bench.accuracy $(BENCH_ARGS)
+
+bench-engine: venv weights ## dlib's ResNet in ONNX vs dlib's forward pass: per-chip latency, batched images/s, equality on all of LFW
+	$(BENCH_NICE) $(PY) -m bench.engine $(BENCH_ARGS)
 
 bench-login_latency: venv weights database ## warm HTTP login vs DeepFace.verify vs forward pass, 3 resolutions
 	$(BENCH_NICE) $(PY) -m bench.login_latency $(BENCH_ARGS)

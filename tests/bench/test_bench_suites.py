@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SUITES = {
     "accuracy": ("facefleet", "deepface_verify", "comparison", "sanity_sets"),
+    "engine": ("latency_per_chip", "throughput", "equality"),
     "login_latency": ("by_resolution",),
     "identify": ("index", "http", "deepface_find", "synthesis"),
     "load": ("levels", "single_request_rate_per_s", "errors_total", "memory"),
