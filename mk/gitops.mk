@@ -22,7 +22,7 @@ APT_PACKAGES += shellcheck
 
 GO_BUILD := nice -n 10 go build -trimpath -ldflags '-s -w'
 
-.PHONY: gitops-tools render render-golden plan
+.PHONY: gitops-tools render render-golden schemas plan
 gitops-tools: $(GITOPS_TOOLS) ## build helm, kubeconform, actionlint, the Fleet CLI and install dclint
 
 $(FLEET_BIN): tools/fleetcli/go.mod tools/fleetcli/go.sum
@@ -60,6 +60,10 @@ render: gitops-tools venv ## render every bundle for every cluster group into re
 # the working tree's rendering with them byte for byte.
 render-golden: gitops-tools venv ## rewrite tests/golden/{edge,cloud,none}/ on purpose (what `make render` writes)
 	$(PY) -m tools.gitops.render --out tests/golden
+
+# The schema definitions the charts share live once, in apps/lib/schema/definitions.json.
+schemas: venv ## copy the shared schema definitions (and the group enum) into every chart's values.schema.json
+	$(PY) -m tools.gitops.schemas
 
 plan: gitops-tools venv ## per cluster group, what the working tree deploys compared with REV (make plan REV=HEAD~1)
 	@test -n "$(REV)" || { echo "usage: make plan REV=<git revision>"; exit 2; }

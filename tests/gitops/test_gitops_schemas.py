@@ -107,3 +107,53 @@ def test_the_embedding_key_rotation_step_renders(charts):
     env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["FACEFLEET_EMBEDDING_KEY_PREVIOUS"] == extra[0]
     assert env["FACEFLEET_EMBEDDING_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "embedding-key"
+
+
+def test_chart_schemas_equal_what_make_schemas_generates():
+    """The definitions the charts share come from apps/lib/schema/definitions.json, once."""
+    from tools.gitops.schemas import differences
+
+    diffs = differences()
+    assert not diffs, "run `make schemas` and commit the result:\n" + "\n".join(diffs)
+
+
+def test_the_generator_copies_only_what_a_schema_references():
+    from tools.gitops.schemas import generate, shared_definitions
+
+    shared = shared_definitions()
+    out = generate({"type": "object", "properties": {"resources": {"$ref": "#/definitions/resources"}}}, shared)
+    assert sorted(out["definitions"]) == ["group", "quantityPair", "resources"]
+    assert out["properties"]["group"] == {"$ref": "#/definitions/group"}
+    assert shared["group"]["enum"] == list(groups_file()["groups"])
+
+
+@pytest.mark.parametrize("chart", ["apps/recognizer", "apps/ui", "apps/database", "apps/turn"])
+def test_helm_refuses_a_value_a_shared_definition_forbids(chart, charts):
+    key = {"apps/database": "backup.resources.requests.memory"}.get(chart, "resources.requests.memory")
+    proc = subprocess.run([tool("helm"), "template", "x", str(charts / chart), "--set", f"{key}=1GB"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "does not match pattern" in proc.stderr, proc.stderr
+
+
+def test_helm_refuses_a_malformed_group_in_the_library(charts):
+    proc = subprocess.run([tool("helm"), "template", "x", str(charts / "apps/turn"),
+                           "--set", "facefleet-lib.groups.edge.database=oracle"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "facefleet-lib" in proc.stderr and "/groups/edge/database" in proc.stderr
+
+
+def test_fleet_deploy_refuses_a_value_the_schema_forbids(rendering, tmp_path):
+    """Fleet's own Helm (inside `fleet deploy`, as on the agent) applies the same schemas and $refs."""
+    from tools.gitops.engines import EngineError, fleet_deploy_dry_run, fleet_target
+    from tools.gitops.fakeapi import serve
+    from tools.gitops.layout import kube_version, targets
+    from tools.gitops.render import cluster_store, workspace
+
+    bundle = next(b for b in rendering.bundles if b["metadata"]["labels"]["facefleet.io/bundle"] == "turn")
+    with serve(cluster_store(rendering.tree, targets(rendering.tree)), tmp_path / "kubeconfig.yaml") as kubeconfig:
+        content, deployments = fleet_target(bundle, workspace(rendering.tree), kubeconfig, tmp_path)
+    deployment = deployments["edge"]
+    assert fleet_deploy_dry_run(content, deployment, tmp_path, kube_version())  # valid as committed
+    deployment["spec"]["options"]["helm"]["values"]["resources"]["requests"]["memory"] = "1GB"
+    with pytest.raises(EngineError, match="does not match pattern"):
+        fleet_deploy_dry_run(content, deployment, tmp_path, kube_version())
