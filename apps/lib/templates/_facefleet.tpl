@@ -9,8 +9,10 @@ update` packs it into the chart's charts/ when it builds the bundle.
 {{- .Chart.Name -}}
 {{- end }}
 
+{{- /* Helm's recommended labels; selectors use facefleet.selector, which never changes. */ -}}
 {{- define "facefleet.labels" -}}
 app.kubernetes.io/name: {{ .name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/part-of: facefleet
 app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
