@@ -6,18 +6,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from gitops_k8s import merge
 from gitops_paths import FLEET_SCHEMAS, ROOT
+
 from tools.gitops.engines import helm_dependency_build
 from tools.gitops.layout import BUNDLES, CACHE, groups_file
 from tools.gitops.render import Rendering, render_worktree
 
 
-
 @pytest.fixture(scope="session")
 def rendering() -> Rendering:
-    """Every bundle for every target, rendered by `fleet target` + `fleet deploy --dry-run` (the Bundles by `fleet apply`)."""
+    """Every bundle for every target, rendered by `fleet target` + `fleet deploy --dry-run` (the
+    Bundles by `fleet apply`)."""
     return render_worktree(CACHE / "test-rendered")
 
 
@@ -35,9 +35,11 @@ def fleet_yamls() -> dict[str, dict]:
 def overlay_files(fleet_yamls) -> dict[str, dict[str, list[Path]]]:
     """Per bundle and cluster group, the values files its fleet.yaml selects (helm.valuesFiles of the
     target customization, relative to the bundle's folder as Fleet reads them)."""
-    return {name: {c["clusterGroup"]: [ROOT / BUNDLES[name] / f for f in c["helm"].get("valuesFiles", [])]
-                   for c in fy["targetCustomizations"]}
-            for name, fy in fleet_yamls.items()}
+    return {
+        name: {c["clusterGroup"]: [ROOT / BUNDLES[name] / f for f in c["helm"].get("valuesFiles", [])]
+               for c in fy["targetCustomizations"]}
+        for name, fy in fleet_yamls.items()
+    }
 
 
 @pytest.fixture(scope="session")

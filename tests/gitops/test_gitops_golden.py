@@ -6,6 +6,7 @@ import difflib
 from pathlib import Path
 
 from gitops_paths import ROOT
+
 from tools.gitops.render import write
 
 GOLDEN = ROOT / "tests" / "golden"

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 import yaml
-
 from gitops_k8s import objects, workloads
 from gitops_paths import ROOT
+
 from tools.gitops.layout import BUNDLES, tool
 
 # Fleet's bookkeeping on every object it deploys; plain Helm has none of it.
@@ -90,8 +90,8 @@ def test_rendered_pods_use_the_groups_file_names(rendering, groups):
     label, taint = edge["nodeLabel"], edge["nodeTaint"]
     for target in ("edge", "cloud"):
         for _obj, spec in workloads(objects(rendering, target)):
-            terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-            expr = terms[0]["matchExpressions"][0]
+            required = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            expr = required["nodeSelectorTerms"][0]["matchExpressions"][0]
             assert (expr["key"], expr["values"]) == (label["key"], [label["value"]])
             tolerations = spec.get("tolerations", [])
             if target == "edge":

@@ -15,6 +15,7 @@ from .tree import export_worktree
 
 REPO_NAME = "facefleet"
 FLEET_GROUP_VERSION = "fleet.cattle.io/v1alpha1"
+ENGINES = "`fleet target` + `fleet deploy --dry-run`"
 
 
 @dataclass
@@ -58,7 +59,7 @@ def render_tree(tree: Path, workers: int = 3) -> Rendering:
     result = Rendering(tree, bundles)
     cluster_targets = targets(tree)
     for target in cluster_targets:
-        result.objects[target.name] = {name: None for name in BUNDLES}
+        result.objects[target.name] = dict.fromkeys(BUNDLES)
     if not bundles:
         return result
     by_label = {b["metadata"]["labels"]["facefleet.io/bundle"]: b for b in bundles}
@@ -70,9 +71,10 @@ def render_tree(tree: Path, workers: int = 3) -> Rendering:
         names = [name for name in present if name in by_label]
         targeted = list(pool.map(lambda n: fleet_target(by_label[n], namespace, kubeconfig, workdir), names))
         jobs = [(name, cluster, content, deployment)
-                for name, (content, deployments) in zip(names, targeted) for cluster, deployment in deployments.items()]
+                for name, (content, deployments) in zip(names, targeted, strict=True)
+                for cluster, deployment in deployments.items()]
         outputs = list(pool.map(lambda job: fleet_deploy_dry_run(job[2], job[3], workdir, version), jobs))
-    for (name, cluster, _, _), objs in zip(jobs, outputs):
+    for (name, cluster, _, _), objs in zip(jobs, outputs, strict=True):
         result.objects[cluster][name] = objs
     return result
 
@@ -85,7 +87,7 @@ def write(rendering: Rendering, out: Path) -> None:
         for stale in folder.glob("*.yaml"):
             stale.unlink()
         for name, objs in bundles.items():
-            header = f"# bundle {name} for a cluster in group {target_name!r}, rendered by `fleet target` + `fleet deploy --dry-run`\n"
+            header = f"# bundle {name} for a cluster in group {target_name!r}, rendered by {ENGINES}\n"
             if objs is None:
                 body = "# no target matches: Fleet deploys nothing of this bundle here\n"
             else:
