@@ -13,6 +13,7 @@ import re
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -51,7 +52,7 @@ def _run(args: list[str], what: str, cwd: Path | None = None, extra_env: dict[st
     return proc.stdout
 
 
-def fleet_apply(tree: Path, repo_name: str, bundle_dirs: list[str], targets_file: Path | None = None) -> list[dict]:
+def fleet_apply(tree: Path, repo_name: str, bundle_dirs: list[str], targets_file: Path | None = None) -> list[dict[str, Any]]:
     """The Bundle objects `fleet apply` makes from bundle_dirs of tree (as the GitRepo job does;
     targets_file holds the GitRepo's targets, which Fleet adds as targets and restrictions)."""
     extra = ["--targets-file", str(targets_file)] if targets_file else []
@@ -71,7 +72,7 @@ def fleet_apply(tree: Path, repo_name: str, bundle_dirs: list[str], targets_file
     return sorted((b for b in bundles if b), key=lambda b: b["metadata"]["name"])
 
 
-def fleet_target(bundle: dict, namespace: str, kubeconfig: Path, workdir: Path) -> tuple[dict, dict[str, dict]]:
+def fleet_target(bundle: dict[str, Any], namespace: str, kubeconfig: Path, workdir: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The Content and, by cluster name, the BundleDeployments the controller makes of bundle for
     the clusters in namespace (a cluster that matches no target is absent)."""
     name = bundle["metadata"]["name"]
@@ -87,7 +88,7 @@ def fleet_target(bundle: dict, namespace: str, kubeconfig: Path, workdir: Path) 
     return contents[0], deployments
 
 
-def fleet_deploy_dry_run(content: dict, deployment: dict, workdir: Path, kube_version: str) -> list[dict]:
+def fleet_deploy_dry_run(content: dict[str, Any], deployment: dict[str, Any], workdir: Path, kube_version: str) -> list[dict[str, Any]]:
     """The objects the agent would deploy for one BundleDeployment (`fleet deploy --dry-run`)."""
     cluster = deployment["metadata"]["labels"][CLUSTER_LABEL]
     name = deployment["metadata"]["name"]

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 GROUP, VERSION = "fleet.cattle.io", "v1alpha1"
@@ -34,27 +35,27 @@ CORE_KINDS = {"namespaces": ("Namespace", False), "secrets": ("Secret", True)}
 class Store:
     """Objects by plural, each a full Kubernetes object (apiVersion, kind, metadata, ...)."""
 
-    objects: dict[str, list[dict]] = field(default_factory=dict)
+    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def add(self, obj: dict) -> None:
+    def add(self, obj: dict[str, Any]) -> None:
         plural = next((p for p, k in FLEET_KINDS.items() if k == obj["kind"]), None)
         plural = plural or next((p for p, (k, _) in CORE_KINDS.items() if k == obj["kind"]), None)
         if plural is None:
             raise ValueError(f"the fake API does not serve kind {obj['kind']!r}")
         self.objects.setdefault(plural, []).append(obj)
 
-    def select(self, plural: str, namespace: str | None) -> list[dict]:
+    def select(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
         return [o for o in self.objects.get(plural, [])
                 if namespace is None or o["metadata"].get("namespace") == namespace]
 
 
-def _resource_list(group_version: str, kinds: dict[str, tuple[str, bool]]) -> dict:
+def _resource_list(group_version: str, kinds: dict[str, tuple[str, bool]]) -> dict[str, Any]:
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
             "resources": [{"name": plural, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
                            "verbs": ["get", "list", "watch"]} for plural, (kind, namespaced) in kinds.items()]}
 
 
-def _route(store: Store, path: str) -> tuple[int, dict]:
+def _route(store: Store, path: str) -> tuple[int, dict[str, Any]]:
     """The JSON answer to a GET of path (query strings are ignored: nothing here is large)."""
     fleet_gv = f"{GROUP}/{VERSION}"
     if path == "/api":
@@ -86,7 +87,7 @@ def _route(store: Store, path: str) -> tuple[int, dict]:
                  "metadata": {"resourceVersion": "1"}, "items": items}
 
 
-def _status(code: int, message: str) -> dict:
+def _status(code: int, message: str) -> dict[str, Any]:
     return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
             "reason": "NotFound" if code == 404 else "MethodNotAllowed", "code": code}
 
@@ -102,7 +103,7 @@ def _handler(store: Store) -> type[BaseHTTPRequestHandler]:
 
         do_POST = do_PUT = do_PATCH = do_DELETE = _refuse  # noqa: N815
 
-        def _send(self, code: int, body: dict) -> None:
+        def _send(self, code: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")

@@ -6,6 +6,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -40,7 +41,7 @@ GROUPS_FILE = Path("apps") / "lib" / "values.yaml"
 _LEGACY_GROUPS_FILE = Path("apps") / "groups.yaml"
 
 
-def groups_file(root: Path = ROOT) -> dict:
+def groups_file(root: Path = ROOT) -> dict[str, Any]:
     """The cluster groups and the Kubernetes version, from apps/lib/values.yaml of the tree at root."""
     for rel in (GROUPS_FILE, _LEGACY_GROUPS_FILE):
         path = root / rel

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-from pathlib import Path
 
 import yaml
 

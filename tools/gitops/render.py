@@ -5,6 +5,7 @@ import argparse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -23,8 +24,8 @@ class Rendering:
     """What one tree deploys: per target and bundle the objects (None: not deployed at all)."""
 
     tree: Path
-    bundles: list[dict]
-    objects: dict[str, dict[str, list[dict] | None]] = field(default_factory=dict)
+    bundles: list[dict[str, Any]]
+    objects: dict[str, dict[str, list[dict[str, Any]] | None]] = field(default_factory=dict)
 
 
 def workspace(tree: Path) -> str:

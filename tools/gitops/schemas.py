@@ -14,6 +14,7 @@ import difflib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from .layout import BUNDLES, ROOT, groups_file
 
@@ -26,7 +27,7 @@ def chart_dirs(root: Path = ROOT) -> list[Path]:
     return [root / ("base" if folder == "." else folder) for folder in BUNDLES.values()]
 
 
-def shared_definitions(root: Path = ROOT) -> dict[str, dict]:
+def shared_definitions(root: Path = ROOT) -> dict[str, dict[str, Any]]:
     """The shared definitions, plus `group` from the groups file."""
     source = json.loads((root / SHARED).read_text())
     definitions = dict(source["definitions"])
@@ -35,7 +36,7 @@ def shared_definitions(root: Path = ROOT) -> dict[str, dict]:
     return definitions
 
 
-def generate(schema: dict, shared: dict[str, dict]) -> dict:
+def generate(schema: dict[str, Any], shared: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """schema with every shared definition it references replaced by the source's, and the
     `group` and `facefleet-lib` properties set."""
     out = dict(schema)
@@ -62,7 +63,7 @@ def generate(schema: dict, shared: dict[str, dict]) -> dict:
     return out
 
 
-def render(schema: dict) -> str:
+def render(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2) + "\n"
 
 

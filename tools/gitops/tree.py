@@ -1,10 +1,10 @@
 """Copies of the repository as Fleet's GitRepo would clone it: tracked files only, no caches."""
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import tarfile
-import io
 from pathlib import Path
 
 from .layout import ROOT
