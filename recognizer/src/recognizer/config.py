@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, IPvAnyNetwork, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -57,6 +56,7 @@ def _setting(default: Any, description: str, *, shown: str | None = None, env: s
                  **constraints)
 
 
+#: the mapping `from_env(env)` reads instead of os.environ, for the duration of that call (thread-safe).
 _ENVIRONMENT: ContextVar[Mapping[str, str] | None] = ContextVar("recognizer_settings_environment", default=None)
 
 
@@ -72,7 +72,11 @@ class _GivenEnvironment(EnvSettingsSource):
 
 
 class Settings(BaseSettings):
-    """Everything the service reads from its environment; `Settings.from_env()` is the way in."""
+    """Everything the service reads from its environment.
+
+    `Settings.from_env()` is the way in (errors become ConfigError); `Settings(field=...)` also reads
+    os.environ, with the given fields on top (tests).
+    """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True,
                                       extra="ignore", validate_default=True)
@@ -273,7 +277,3 @@ def _explain(err: Mapping[str, Any]) -> str:
         reason = _REASONS.get(kind, str(err.get("msg", "is invalid")))
     return f"{name} {reason}, got {err.get('input')!r}"
 
-
-def field_info(name: str) -> FieldInfo:
-    """A setting's declaration (for the README table)."""
-    return Settings.model_fields[name]
