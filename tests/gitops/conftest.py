@@ -68,10 +68,11 @@ def fleet_schemas() -> Path:
 @pytest.fixture(scope="session")
 def charts(tmp_path_factory) -> Path:
     """A copy of apps/ and base/ with every chart's dependencies built, for plain `helm template`
-    and `helm lint` (as an operator runs them after `helm dependency build`)."""
+    and `helm lint` (as an operator runs them after `helm dependency build`, which also fails when a
+    committed Chart.lock is out of sync with its Chart.yaml)."""
     root = tmp_path_factory.mktemp("charts")
     for folder in ("apps", "base"):
-        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("charts", "Chart.lock"))
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("charts"))
     for folder in BUNDLES.values():
         helm_dependency_build(root / ("base" if folder == "." else folder))
     return root

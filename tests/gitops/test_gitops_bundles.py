@@ -165,6 +165,19 @@ def test_every_chart_takes_its_helpers_from_the_library_chart():
         assert not fleet_yaml["helm"].get("disableDependencyUpdate"), name
 
 
+def test_bundles_are_the_same_in_every_gitrepo_job(tmp_path):
+    """Fleet rebuilds charts/ from the library in every job; with Chart.lock committed the Bundles'
+    files come out byte-identical, so a commit redeploys only the bundles it changes."""
+    from tools.gitops.engines import fleet_apply
+    from tools.gitops.tree import export_worktree
+
+    runs = [fleet_apply(export_worktree(tmp_path / f"clone-{i}"), "facefleet", ["."]) for i in range(2)]
+    files = [{b["metadata"]["name"]: b["spec"]["resources"] for b in bundles} for bundles in runs]
+    for name in files[0]:
+        changed = [r["name"] for r, s in zip(files[0][name], files[1][name], strict=True) if r != s]
+        assert not changed, f"{name}: {changed} differ between two fleet apply runs of the same tree"
+
+
 def test_gitrepo_targets_restrict_every_bundle_per_fleets_targeting(rendering, tmp_path):
     """With the GitRepo's targets added the way Fleet's GitRepo job adds them (targets and
     restrictions), the controller's targeting (`fleet target`) makes a BundleDeployment of every

@@ -89,7 +89,7 @@ def test_release_bump_script_rewrites_tags_and_app_versions(tmp_path):
 
     for component in ("recognizer", "ui", "lib"):
         shutil.copytree(ROOT / "apps" / component, tmp_path / "apps" / component,
-                        ignore=shutil.ignore_patterns("charts", "Chart.lock"))
+                        ignore=shutil.ignore_patterns("charts"))
     subprocess.run(["bash", "-euo", "pipefail", "-c", step["run"].replace("git diff --stat", "true")],
                    cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "VERSION": "9.8.7", "OWNER": "acme"},
                    check=True, timeout=60)
