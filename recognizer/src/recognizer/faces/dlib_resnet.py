@@ -15,9 +15,11 @@ The result must equal dlib's descriptor within 1e-4 (Euclidean); tests/recognize
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -74,7 +76,7 @@ class _Reader:
         self.pos += 4 * count
         return values.astype(np.float32).reshape(shape)
 
-    def alias(self) -> tuple[int, ...]:
+    def alias(self) -> tuple[builtins.int, ...]:
         if (version := self.int()) != 1:
             raise WeightsFormatError(f"alias_tensor version {version}, expected 1")
         return tuple(self.int() for _ in range(4))
@@ -124,7 +126,8 @@ def _records(data: bytes) -> list[tuple[str, _Reader]]:
             name = reader.string()
         except (UnicodeDecodeError, WeightsFormatError):
             continue
-        if re.fullmatch(r"(input_rgb_image_sized|con_\d|affine_\d?|relu_\d?|max_pool_\d|avg_pool_\d|add_prev_|fc_\d)", name):
+        if re.fullmatch(r"(input_rgb_image_sized|con_\d|affine_\d?|relu_\d?|max_pool_\d|avg_pool_\d|add_prev_|fc_\d)",
+                        name):
             records.append((name, reader))
     return records
 
@@ -199,7 +202,7 @@ def _conv_np(x: Floats, conv: Conv) -> Floats:
     k = conv.weight.shape[2]
     windows = sliding_window_view(x, (k, k), axis=(2, 3))[:, :, :: conv.stride, :: conv.stride]
     out = np.einsum("nchwij,ocij->nohw", windows, conv.weight, optimize=True)
-    return (out + conv.bias[None, :, None, None]).astype(np.float32)
+    return np.asarray(out + conv.bias[None, :, None, None], dtype=np.float32)
 
 
 def _pad_to(x: Floats, shape: tuple[int, ...]) -> Floats:
@@ -227,7 +230,7 @@ def forward_numpy(net: Network, chips: npt.NDArray[np.uint8]) -> Floats:
         shape = tuple(max(a, b) for a, b in zip(y.shape, shortcut.shape, strict=True))
         x = np.maximum(_pad_to(y, shape) + _pad_to(shortcut, shape), 0)
     pooled = x.mean(axis=(2, 3))
-    return (pooled @ net.fc).astype(np.float32)
+    return np.asarray(pooled @ net.fc, dtype=np.float32)
 
 
 # -- the ONNX graph ----------------------------------------------------------------------------------
@@ -261,7 +264,7 @@ def to_onnx(net: Network) -> bytes:
         inits.append(numpy_helper.from_array(value, n))
         return n
 
-    def node(op: str, inputs: list[str], **attrs: object) -> str:
+    def node(op: str, inputs: list[str], **attrs: Any) -> str:
         out = name(op.lower())
         nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
@@ -309,4 +312,4 @@ def to_onnx(net: Network) -> bytes:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="facefleet")
     model.ir_version = 8
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return bytes(model.SerializeToString())
