@@ -1,4 +1,5 @@
 """Fixtures for the GitOps checks: one Fleet rendering of the working tree per test session."""
+
 from __future__ import annotations
 
 import shutil
@@ -36,8 +37,10 @@ def overlay_files(fleet_yamls) -> dict[str, dict[str, list[Path]]]:
     """Per bundle and cluster group, the values files its fleet.yaml selects (helm.valuesFiles of the
     target customization, relative to the bundle's folder as Fleet reads them)."""
     return {
-        name: {c["clusterGroup"]: [ROOT / BUNDLES[name] / f for f in c["helm"].get("valuesFiles", [])]
-               for c in fy["targetCustomizations"]}
+        name: {
+            c["clusterGroup"]: [ROOT / BUNDLES[name] / f for f in c["helm"].get("valuesFiles", [])]
+            for c in fy["targetCustomizations"]
+        }
         for name, fy in fleet_yamls.items()
     }
 

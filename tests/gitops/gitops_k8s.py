@@ -1,4 +1,5 @@
 """Small helpers over rendered Kubernetes objects, shared by the GitOps tests."""
+
 from __future__ import annotations
 
 import re
@@ -53,7 +54,10 @@ def cpu_millis(value) -> int:
 def replicas(obj: dict, objs: list[dict]) -> int:
     """Pods a workload runs in steady state (an HPA's minimum when one scales it)."""
     for hpa in objs:
-        if hpa["kind"] == "HorizontalPodAutoscaler" and hpa["spec"]["scaleTargetRef"]["name"] == obj["metadata"]["name"]:
+        if (
+            hpa["kind"] == "HorizontalPodAutoscaler"
+            and hpa["spec"]["scaleTargetRef"]["name"] == obj["metadata"]["name"]
+        ):
             return hpa["spec"]["minReplicas"]
     if obj["kind"] in ("CronJob", "Job"):
         return 1

@@ -1,4 +1,5 @@
 """Paths the GitOps tests share (a plain module: `conftest` is ambiguous across test folders)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The Bundles a GitRepo creates from this repository: which, with which files, in which order."""
+
 from __future__ import annotations
 
 import gzip
@@ -6,7 +7,6 @@ import json
 
 import pytest
 import yaml
-
 from gitops_paths import ROOT
 
 # Exactly the files each Bundle carries: anything else (compose.yaml, workflows, bench results,
@@ -16,15 +16,31 @@ from gitops_paths import ROOT
 LIBRARY = "charts/facefleet-lib-0.1.0.tgz"
 CHART_FILES = ["Chart.lock", "Chart.yaml", LIBRARY, "values.schema.json", "values.yaml"]
 EXPECTED_FILES = {
-    "base": [f"base/{f}" for f in ["Chart.yaml", LIBRARY, "values.schema.json", "values.yaml",
-                                   "templates/networkpolicy.yaml", "templates/quota.yaml"]],
-    "database": CHART_FILES + ["templates/_engine.tpl", "templates/backup.yaml", "templates/networkpolicy.yaml",
-                               "templates/pdb.yaml", "templates/service.yaml", "templates/statefulset.yaml"],
+    "base": [
+        f"base/{f}"
+        for f in [
+            "Chart.yaml",
+            LIBRARY,
+            "values.schema.json",
+            "values.yaml",
+            "templates/networkpolicy.yaml",
+            "templates/quota.yaml",
+        ]
+    ],
+    "database": CHART_FILES
+    + [
+        "templates/_engine.tpl",
+        "templates/backup.yaml",
+        "templates/networkpolicy.yaml",
+        "templates/pdb.yaml",
+        "templates/service.yaml",
+        "templates/statefulset.yaml",
+    ],
     "recognizer": CHART_FILES + ["templates/deployment.yaml", "templates/networkpolicy.yaml", "templates/scaling.yaml"],
-    "ui": CHART_FILES + ["templates/deployment.yaml", "templates/ingress.yaml", "templates/networkpolicy.yaml",
-                         "templates/scaling.yaml"],
-    "turn": CHART_FILES + ["templates/_checks.tpl", "templates/deployment.yaml", "templates/networkpolicy.yaml",
-                           "templates/service.yaml"],
+    "ui": CHART_FILES
+    + ["templates/deployment.yaml", "templates/ingress.yaml", "templates/networkpolicy.yaml", "templates/scaling.yaml"],
+    "turn": CHART_FILES
+    + ["templates/_checks.tpl", "templates/deployment.yaml", "templates/networkpolicy.yaml", "templates/service.yaml"],
 }
 FLEET_SIZE_LIMIT = 1_000_000  # bytes, gzipped: well under etcd's object limit
 
@@ -55,7 +71,16 @@ def test_bundle_stays_under_fleet_size_limit(rendering, bundle):
 
 def test_groups_file_and_repo_files_stay_out_of_every_bundle(rendering):
     names = {r["name"] for b in rendering.bundles for r in b["spec"]["resources"]}
-    for stray in ("values/edge.yaml", "values/cloud.yaml", "lib/values.yaml", "compose.yaml", "gitrepo.yaml", "clustergroups.yaml", "Makefile", "release.yaml"):
+    for stray in (
+        "values/edge.yaml",
+        "values/cloud.yaml",
+        "lib/values.yaml",
+        "compose.yaml",
+        "gitrepo.yaml",
+        "clustergroups.yaml",
+        "Makefile",
+        "release.yaml",
+    ):
         assert not any(n.endswith(stray) for n in names), stray
 
 
@@ -73,8 +98,13 @@ def test_depends_on_uses_label_selectors_only_and_orders_the_chain(rendering):
             assert len(matched) == 1, f"{name}: selector {wanted} matches {matched}"
             targets += matched
         edges[name] = set(targets)
-    assert edges == {"base": set(), "database": {"base"}, "recognizer": {"database"},
-                     "ui": {"recognizer", "turn"}, "turn": {"base"}}
+    assert edges == {
+        "base": set(),
+        "database": {"base"},
+        "recognizer": {"database"},
+        "ui": {"recognizer", "turn"},
+        "turn": {"base"},
+    }
 
 
 def test_none_cluster_gets_nothing(rendering):
@@ -131,12 +161,14 @@ def test_base_bundle_labels_the_namespace_restricted(fleet_yamls):
 @pytest.mark.parametrize("target", ["edge", "cloud"])
 def test_every_namespaced_object_lands_in_facefleet(rendering, target):
     from gitops_k8s import objects
+
     for obj in objects(rendering, target):
         assert obj["metadata"].get("namespace") == "facefleet", obj["metadata"]["name"]
 
 
 def test_compare_patches_name_rendered_objects_only(rendering, fleet_yamls):
     from gitops_k8s import objects
+
     rendered = {(o["kind"], o["metadata"]["name"]) for t in ("edge", "cloud") for o in objects(rendering, t)}
     patches = [p for fy in fleet_yamls.values() for p in (fy.get("diff") or {}).get("comparePatches", [])]
     assert patches, "the StatefulSet's volumeClaimTemplates need one"
@@ -203,6 +235,7 @@ def test_gitrepo_targets_restrict_every_bundle_per_fleets_targeting(rendering, t
 @pytest.mark.shared
 def test_bundles_validate_against_the_fleet_bundle_crd(rendering, fleet_schemas):
     import jsonschema
+
     schema = json.loads((fleet_schemas / "jsonschema-strict" / "bundle_v1alpha1.json").read_text())
     for bundle in rendering.bundles:
         errors = list(jsonschema.Draft7Validator(schema).iter_errors(bundle))
@@ -210,13 +243,24 @@ def test_bundles_validate_against_the_fleet_bundle_crd(rendering, fleet_schemas)
 
 
 _COMMON = {
-    "base": ["LimitRange/facefleet-defaults", "NetworkPolicy/facefleet-allow-dns",
-             "NetworkPolicy/facefleet-default-deny", "ResourceQuota/facefleet-quota"],
-    "database": ["CronJob/facefleet-database-backup", "NetworkPolicy/facefleet-database",
-                 "PersistentVolumeClaim/facefleet-database-backup", "Service/facefleet-database",
-                 "StatefulSet/facefleet-database"],
-    "recognizer": ["Deployment/facefleet-recognizer", "NetworkPolicy/facefleet-recognizer",
-                   "Service/facefleet-recognizer"],
+    "base": [
+        "LimitRange/facefleet-defaults",
+        "NetworkPolicy/facefleet-allow-dns",
+        "NetworkPolicy/facefleet-default-deny",
+        "ResourceQuota/facefleet-quota",
+    ],
+    "database": [
+        "CronJob/facefleet-database-backup",
+        "NetworkPolicy/facefleet-database",
+        "PersistentVolumeClaim/facefleet-database-backup",
+        "Service/facefleet-database",
+        "StatefulSet/facefleet-database",
+    ],
+    "recognizer": [
+        "Deployment/facefleet-recognizer",
+        "NetworkPolicy/facefleet-recognizer",
+        "Service/facefleet-recognizer",
+    ],
     "ui": ["Deployment/facefleet-ui", "Ingress/facefleet-ui", "NetworkPolicy/facefleet-ui", "Service/facefleet-ui"],
     "turn": ["Deployment/facefleet-turn", "NetworkPolicy/facefleet-turn", "Service/facefleet-turn"],
 }

@@ -1,5 +1,6 @@
 """The in-memory API behind `fleet target` answers like a management cluster for what targeting
 reads, and nothing else: unknown kinds are refused when stored, unknown paths are 404, writes 405."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,13 @@ def _get(kubeconfig, path: str, method: str = "GET") -> tuple[int, dict]:
 
 def test_lists_by_namespace_and_refuses_the_rest(tmp_path):
     store = Store()
-    store.add({"apiVersion": "fleet.cattle.io/v1alpha1", "kind": "ClusterGroup",
-               "metadata": {"name": "edge", "namespace": "fleet-default"}})
+    store.add(
+        {
+            "apiVersion": "fleet.cattle.io/v1alpha1",
+            "kind": "ClusterGroup",
+            "metadata": {"name": "edge", "namespace": "fleet-default"},
+        }
+    )
     with serve(store, tmp_path / "kubeconfig.yaml") as kubeconfig:
         code, body = _get(kubeconfig, "/apis/fleet.cattle.io/v1alpha1/namespaces/fleet-default/clustergroups")
         assert code == 200 and [i["metadata"]["name"] for i in body["items"]] == ["edge"]

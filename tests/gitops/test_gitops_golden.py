@@ -1,5 +1,6 @@
 """What every cluster group receives is committed under tests/golden/ (as rancher/fleet-examples
 checks its rendered output in): any change to it shows in review and must be made on purpose."""
+
 from __future__ import annotations
 
 import difflib
@@ -27,6 +28,9 @@ def test_rendering_equals_the_goldens_byte_for_byte(rendering, tmp_path):
     write(rendering, tmp_path)
     golden, rendered = _files(GOLDEN), _files(tmp_path)
     assert golden, f"tests/golden is empty: {HINT}"
-    diffs = [_diff(name, golden.get(name), rendered.get(name))
-             for name in sorted(golden.keys() | rendered.keys()) if golden.get(name) != rendered.get(name)]
+    diffs = [
+        _diff(name, golden.get(name), rendered.get(name))
+        for name in sorted(golden.keys() | rendered.keys())
+        if golden.get(name) != rendered.get(name)
+    ]
     assert not diffs, f"the rendering differs from tests/golden ({HINT}):\n" + "\n".join(diffs)

@@ -2,6 +2,7 @@
 it through the library chart and place pods by their `group` value, so nothing here compares copies.
 These tests check behaviour: which values file each group's overlay selects, that plain
 `helm template -f values/<group>.yaml` renders what Fleet deploys, and where the rendered pods go."""
+
 from __future__ import annotations
 
 import subprocess
@@ -57,16 +58,28 @@ def _by_key(objs: list[dict]) -> dict[str, dict]:
 
 @pytest.mark.parametrize("target", ["edge", "cloud"])
 @pytest.mark.parametrize("bundle", sorted(BUNDLES))
-def test_plain_helm_template_with_the_group_file_renders_what_fleet_deploys(bundle, target, charts, rendering,
-                                                                             fleet_yamls):
+def test_plain_helm_template_with_the_group_file_renders_what_fleet_deploys(
+    bundle, target, charts, rendering, fleet_yamls
+):
     """What clusters/README.md tells an operator: `helm template <release> <chart> -f
     <chart>/values/<group>.yaml` gives exactly the objects Fleet deploys to that group."""
     folder = "base" if bundle == "base" else BUNDLES[bundle]
     helm = fleet_yamls[bundle]["helm"]
-    proc = subprocess.run([tool("helm"), "template", helm["releaseName"], str(charts / folder),
-                           "--namespace", fleet_yamls[bundle]["defaultNamespace"],
-                           "-f", str(charts / folder / "values" / f"{target}.yaml")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            tool("helm"),
+            "template",
+            helm["releaseName"],
+            str(charts / folder),
+            "--namespace",
+            fleet_yamls[bundle]["defaultNamespace"],
+            "-f",
+            str(charts / folder / "values" / f"{target}.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     plain = _by_key([d for d in yaml.safe_load_all(proc.stdout) if d])
     fleet = _by_key([yaml.safe_load(yaml.safe_dump(o)) for o in rendering.objects[target][bundle]])
@@ -95,8 +108,9 @@ def test_rendered_pods_use_the_groups_file_names(rendering, groups):
             assert (expr["key"], expr["values"]) == (label["key"], [label["value"]])
             tolerations = spec.get("tolerations", [])
             if target == "edge":
-                assert tolerations == [{"key": taint["key"], "operator": "Equal", "value": taint["value"],
-                                        "effect": taint["effect"]}]
+                assert tolerations == [
+                    {"key": taint["key"], "operator": "Equal", "value": taint["value"], "effect": taint["effect"]}
+                ]
             else:
                 assert tolerations == []
     quota = next(o for o in rendering.objects["edge"]["base"] if o["kind"] == "ResourceQuota")

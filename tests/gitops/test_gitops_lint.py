@@ -1,5 +1,6 @@
 """Linters over what users build and run outside Fleet: compose.yaml against the Compose
 specification (dclint), every Dockerfile (hadolint), the release workflow (actionlint)."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from gitops_paths import ROOT
+
 from tools.gitops.layout import tool
 
 DCLINT = ROOT / ".tools" / "dclint" / "node_modules" / ".bin" / "dclint"
@@ -16,14 +17,24 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
 
 
 def _tracked(pattern: str) -> list[Path]:
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", pattern],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", pattern],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [ROOT / line for line in out.splitlines() if (ROOT / line).is_file()]
 
 
 def test_compose_file_follows_the_compose_spec():
-    proc = subprocess.run([str(DCLINT), "--max-warnings", "0", "--color", "false", "compose.yaml"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(DCLINT), "--max-warnings", "0", "--color", "false", "compose.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -36,6 +47,7 @@ def test_dclint_does_validate_the_schema(tmp_path):
 
 def test_compose_builds_from_the_component_dockerfiles():
     import yaml
+
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     assert compose["services"]["mongo"]["image"].startswith("docker.io/library/mongo:7.")
     for name in ("recognizer", "ui"):
@@ -55,8 +67,13 @@ def test_every_dockerfile_passes_hadolint():
 
 def test_release_workflow_passes_actionlint():
     assert WORKFLOWS, "the release workflow is missing"
-    proc = subprocess.run([tool("actionlint"), "-color=false", *map(str, WORKFLOWS)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [tool("actionlint"), "-color=false", *map(str, WORKFLOWS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -88,16 +105,22 @@ def test_release_bump_script_rewrites_tags_and_app_versions(tmp_path):
     from tools.gitops.engines import helm_dependency_build
 
     for component in ("recognizer", "ui", "lib"):
-        shutil.copytree(ROOT / "apps" / component, tmp_path / "apps" / component,
-                        ignore=shutil.ignore_patterns("charts"))
-    subprocess.run(["bash", "-euo", "pipefail", "-c", step["run"].replace("git diff --stat", "true")],
-                   cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "VERSION": "9.8.7", "OWNER": "acme"},
-                   check=True, timeout=60)
+        shutil.copytree(
+            ROOT / "apps" / component, tmp_path / "apps" / component, ignore=shutil.ignore_patterns("charts")
+        )
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", step["run"].replace("git diff --stat", "true")],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "VERSION": "9.8.7", "OWNER": "acme"},
+        check=True,
+        timeout=60,
+    )
     for component in ("recognizer", "ui"):
         chart = helm_dependency_build(tmp_path / "apps" / component)
         assert yaml.safe_load((chart / "Chart.yaml").read_text())["appVersion"] == "9.8.7"
         values = yaml.safe_load((chart / "values.yaml").read_text())
         assert values["image"] == {"repository": f"ghcr.io/acme/facefleet-{component}", "tag": "9.8.7"}
-        out = subprocess.run([tool("helm"), "template", "x", str(chart)], capture_output=True, text=True,
-                             check=True, timeout=60).stdout
+        out = subprocess.run(
+            [tool("helm"), "template", "x", str(chart)], capture_output=True, text=True, check=True, timeout=60
+        ).stdout
         assert f"image: ghcr.io/acme/facefleet-{component}:9.8.7" in out

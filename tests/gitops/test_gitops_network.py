@@ -4,13 +4,13 @@ browsers <-> turn <-> ui, and DNS (plus the database's own backup job reading th
 Every flow between the rendered pods and a few outside actors is evaluated with the
 NetworkPolicy semantics (a pod selected by a policy of a type is isolated in that direction; a flow
 passes when an egress rule of the source and an ingress rule of the destination both allow it)."""
+
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
 
 import pytest
-
 from gitops_k8s import objects, pod_labels, workloads
 
 NS = "facefleet"
@@ -26,13 +26,31 @@ class Actor:
 
 
 def _actors(objs: list[dict]) -> list[Actor]:
-    pods = [Actor(pod_labels(o)["app.kubernetes.io/name"], NS, {"kubernetes.io/metadata.name": NS},
-                  pod_labels(o), f"10.42.0.{i + 10}") for i, (o, _) in enumerate(workloads(objs))]
+    pods = [
+        Actor(
+            pod_labels(o)["app.kubernetes.io/name"],
+            NS,
+            {"kubernetes.io/metadata.name": NS},
+            pod_labels(o),
+            f"10.42.0.{i + 10}",
+        )
+        for i, (o, _) in enumerate(workloads(objs))
+    ]
     return pods + [
-        Actor("ingress-controller", "kube-system", {"kubernetes.io/metadata.name": "kube-system"},
-              {"app.kubernetes.io/name": "traefik"}, "10.42.1.2"),
-        Actor("kube-dns", "kube-system", {"kubernetes.io/metadata.name": "kube-system"},
-              {"k8s-app": "kube-dns"}, "10.42.1.3"),
+        Actor(
+            "ingress-controller",
+            "kube-system",
+            {"kubernetes.io/metadata.name": "kube-system"},
+            {"app.kubernetes.io/name": "traefik"},
+            "10.42.1.2",
+        ),
+        Actor(
+            "kube-dns",
+            "kube-system",
+            {"kubernetes.io/metadata.name": "kube-system"},
+            {"k8s-app": "kube-dns"},
+            "10.42.1.3",
+        ),
         Actor("other-pod", "default", {"kubernetes.io/metadata.name": "default"}, {"app": "other"}, "10.42.2.4"),
         Actor("browser", None, ip="203.0.113.7"),
     ]
@@ -85,14 +103,19 @@ def _allowed(policies: list[dict], actor: Actor, peer: Actor, proto: str, port: 
     """Does `actor` (a pod in NS) allow traffic to/from `peer` in direction Ingress or Egress?"""
     key = "ingress" if direction == "Ingress" else "egress"
     peer_key = "from" if direction == "Ingress" else "to"
-    selecting = [p for p in policies if _selects(p["spec"]["podSelector"], actor.labels)
-                 and direction in p["spec"].get("policyTypes", ["Ingress"])]
+    selecting = [
+        p
+        for p in policies
+        if _selects(p["spec"]["podSelector"], actor.labels) and direction in p["spec"].get("policyTypes", ["Ingress"])
+    ]
     if not selecting:
         return True
     for policy in selecting:
         for rule in policy["spec"].get(key) or []:
             peers = rule.get(peer_key)
-            if (not peers or any(_peer_matches(x, peer) for x in peers)) and _port_matches(rule.get("ports"), proto, port):
+            if (not peers or any(_peer_matches(x, peer) for x in peers)) and _port_matches(
+                rule.get("ports"), proto, port
+            ):
                 return True
     return False
 
@@ -102,9 +125,21 @@ def flows(objs: list[dict]) -> set[tuple[str, str, str, int]]:
     turn = next(s for o, s in workloads(objs) if o["metadata"]["name"] == "facefleet-turn")["containers"][0]["args"]
     relay_min = int(next(a for a in turn if a.startswith("--min-port=")).split("=")[1])
     relay_max = int(next(a for a in turn if a.startswith("--max-port=")).split("=")[1])
-    probes = [("TCP", 8501), ("TCP", 8000), ("TCP", 27017), ("UDP", 3478), ("TCP", 3478), ("UDP", relay_min),
-              ("UDP", relay_max), ("UDP", relay_max + 1), ("UDP", 40000), ("UDP", 53), ("TCP", 53), ("TCP", 443),
-              ("TCP", 8088)]
+    probes = [
+        ("TCP", 8501),
+        ("TCP", 8000),
+        ("TCP", 27017),
+        ("UDP", 3478),
+        ("TCP", 3478),
+        ("UDP", relay_min),
+        ("UDP", relay_max),
+        ("UDP", relay_max + 1),
+        ("UDP", 40000),
+        ("UDP", 53),
+        ("TCP", 53),
+        ("TCP", 443),
+        ("TCP", 8088),
+    ]
     actors = _actors(objs)
     result = set()
     for src in actors:
@@ -128,9 +163,11 @@ def expected_flows(objs: list[dict]) -> set[tuple[str, str, str, int]]:
     names = {pod_labels(o)["app.kubernetes.io/name"] for o, _ in workloads(objs)}
     turn = next(s for o, s in workloads(objs) if o["metadata"]["name"] == "facefleet-turn")["containers"][0]["args"]
     relay = [int(next(a for a in turn if a.startswith(f"--{k}-port=")).split("=")[1]) for k in ("min", "max")]
-    want = {("ingress-controller", "facefleet-ui", "TCP", 8501),
-            ("facefleet-ui", "facefleet-recognizer", "TCP", 8000),
-            ("facefleet-recognizer", "facefleet-database", "TCP", 27017)}
+    want = {
+        ("ingress-controller", "facefleet-ui", "TCP", 8501),
+        ("facefleet-ui", "facefleet-recognizer", "TCP", 8000),
+        ("facefleet-recognizer", "facefleet-database", "TCP", 27017),
+    }
     # TURN relays to the ui's ephemeral UDP ports (any unprivileged one).
     want |= {("facefleet-turn", "facefleet-ui", "UDP", p) for p in (3478, relay[0], relay[1], relay[1] + 1, 40000)}
     # TURN is public by design: a browser may sit at any address (behind ServiceLB even a cluster
@@ -141,7 +178,8 @@ def expected_flows(objs: list[dict]) -> set[tuple[str, str, str, int]]:
     want |= {("facefleet-turn", "facefleet-turn", "UDP", p) for p in relay}
     want |= {(n, "kube-dns", proto, 53) for n in names for proto in ("UDP", "TCP")}
     if "facefleet-database-backup" in names and any(
-            "mongodump" in str(s) for o, s in workloads(objs) if o["kind"] == "CronJob"):
+        "mongodump" in str(s) for o, s in workloads(objs) if o["kind"] == "CronJob"
+    ):
         want.add(("facefleet-database-backup", "facefleet-database", "TCP", 27017))
     return want
 

@@ -1,9 +1,11 @@
 """`make plan`: a change in one group's overlay shows up for that group only."""
+
 from __future__ import annotations
 
 import shutil
 
 from gitops_paths import ROOT
+
 from tools.gitops.layout import CACHE
 from tools.gitops.plan import diff_group, diff_settings
 from tools.gitops.render import render_tree

@@ -1,10 +1,10 @@
 """Edge pods land only on edge nodes; cloud pods never do. Checked against Node objects built from
 apps/lib/values.yaml (the names the node checks use too), with the scheduler's own matching rules for
 nodeSelector, required node affinity and NoSchedule/NoExecute taints."""
+
 from __future__ import annotations
 
 import pytest
-
 from gitops_k8s import objects, workloads
 
 
@@ -49,13 +49,18 @@ def schedulable(spec: dict, node: dict) -> bool:
     labels = node["labels"]
     if any(labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
         return False
-    required = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
-                .get("requiredDuringSchedulingIgnoredDuringExecution"))
-    if required and not any(all(_expression(e, labels) for e in term.get("matchExpressions", []))
-                            for term in required["nodeSelectorTerms"]):
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    )
+    if required and not any(
+        all(_expression(e, labels) for e in term.get("matchExpressions", [])) for term in required["nodeSelectorTerms"]
+    ):
         return False
-    return all(_tolerates(spec.get("tolerations") or [], t) for t in node["taints"]
-               if t["effect"] in ("NoSchedule", "NoExecute"))
+    return all(
+        _tolerates(spec.get("tolerations") or [], t)
+        for t in node["taints"]
+        if t["effect"] in ("NoSchedule", "NoExecute")
+    )
 
 
 @pytest.mark.parametrize("target", ["edge", "cloud"])

@@ -1,5 +1,6 @@
 """Rendered objects against the Kubernetes 1.31 schemas (kubeconform -strict); fleet.yaml files and
 clusters/ against Fleet's own schemas; chart values against their values.schema.json."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ import subprocess
 import jsonschema
 import pytest
 import yaml
-
-from gitops_paths import ROOT
 from gitops_k8s import merge, objects
+from gitops_paths import ROOT
+
 from tools.gitops.k8s_schemas import kubeconform_location
 from tools.gitops.layout import BUNDLES, groups_file, tool
 
@@ -36,9 +37,16 @@ def test_rendered_objects_validate_strictly_against_k8s_schemas(rendering, targe
 
 
 def test_kubeconform_rejects_a_typo_so_the_schemas_are_really_used():
-    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
-           "spec": {"replica": 1, "selector": {"matchLabels": {"a": "b"}},
-                    "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}}}}
+    bad = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "x"},
+        "spec": {
+            "replica": 1,
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}},
+        },
+    }
     report = _kubeconform([bad], kubeconform_location(K8S_VERSION))
     assert report["resources"][0]["status"] == "statusInvalid"
 
@@ -71,15 +79,19 @@ def test_values_and_every_overlay_satisfy_values_schema(bundle, overlays):
     jsonschema.Draft7Validator.check_schema(schema)
     defaults = yaml.safe_load((chart / "values.yaml").read_text())
     jsonschema.validate(defaults, schema)
-    for group, values in overlays[bundle].items():
+    for values in overlays[bundle].values():
         jsonschema.validate(merge(defaults, values), schema)
 
 
 @pytest.mark.parametrize("chart", ["apps/recognizer", "apps/ui", "apps/database", "apps/turn"])
 def test_helm_refuses_an_unpinned_image_tag(chart, charts):
     key = {"apps/database": "mongodb.image.tag"}.get(chart, "image.tag")
-    proc = subprocess.run([tool("helm"), "template", "x", str(charts / chart), "--set", f"{key}=latest"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [tool("helm"), "template", "x", str(charts / chart), "--set", f"{key}=latest"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "schema" in proc.stderr, proc.stderr
 
 
@@ -89,19 +101,30 @@ def test_helm_lint_strict_with_each_group_overlay(bundle, overlays, tmp_path, ch
     for group, overlay in overlays[bundle].items():
         values = tmp_path / f"{group}.yaml"
         values.write_text(yaml.safe_dump(overlay))
-        proc = subprocess.run([tool("helm"), "lint", "--strict", str(chart), "-f", str(values)],
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [tool("helm"), "lint", "--strict", str(chart), "-f", str(values)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0, f"{bundle}/{group}: {proc.stdout}{proc.stderr}"
 
 
 def test_the_embedding_key_rotation_step_renders(charts):
     """clusters/README.md's rotation step 2 (`extraEnv` with a secretKeyRef) passes the chart's schema and
     reaches the recognizer container, next to the current key."""
-    extra = [{"name": "FACEFLEET_EMBEDDING_KEY_PREVIOUS",
-              "valueFrom": {"secretKeyRef": {"name": "facefleet-recognizer-previous", "key": "embedding-key"}}}]
-    proc = subprocess.run([tool("helm"), "template", "x", str(charts / "apps/recognizer"),
-                           "--set-json", f"extraEnv={json.dumps(extra)}"],
-                          capture_output=True, text=True, timeout=60)
+    extra = [
+        {
+            "name": "FACEFLEET_EMBEDDING_KEY_PREVIOUS",
+            "valueFrom": {"secretKeyRef": {"name": "facefleet-recognizer-previous", "key": "embedding-key"}},
+        }
+    ]
+    proc = subprocess.run(
+        [tool("helm"), "template", "x", str(charts / "apps/recognizer"), "--set-json", f"extraEnv={json.dumps(extra)}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     deployment = next(d for d in yaml.safe_load_all(proc.stdout) if d and d["kind"] == "Deployment")
     env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
@@ -130,15 +153,29 @@ def test_the_generator_copies_only_what_a_schema_references():
 @pytest.mark.parametrize("chart", ["apps/recognizer", "apps/ui", "apps/database", "apps/turn"])
 def test_helm_refuses_a_value_a_shared_definition_forbids(chart, charts):
     key = {"apps/database": "backup.resources.requests.memory"}.get(chart, "resources.requests.memory")
-    proc = subprocess.run([tool("helm"), "template", "x", str(charts / chart), "--set", f"{key}=1GB"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [tool("helm"), "template", "x", str(charts / chart), "--set", f"{key}=1GB"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "does not match pattern" in proc.stderr, proc.stderr
 
 
 def test_helm_refuses_a_malformed_group_in_the_library(charts):
-    proc = subprocess.run([tool("helm"), "template", "x", str(charts / "apps/turn"),
-                           "--set", "facefleet-lib.groups.edge.database=oracle"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            tool("helm"),
+            "template",
+            "x",
+            str(charts / "apps/turn"),
+            "--set",
+            "facefleet-lib.groups.edge.database=oracle",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "facefleet-lib" in proc.stderr and "/groups/edge/database" in proc.stderr
 
 

@@ -1,12 +1,12 @@
 """Chart appVersion, image tags and the Python packages' versions agree (the release workflow bumps
 them together), so what a cluster runs is what the repository says."""
+
 from __future__ import annotations
 
 import tomllib
 
 import pytest
 import yaml
-
 from gitops_paths import ROOT
 
 

@@ -1,12 +1,12 @@
 """Every workload as rendered for edge and cloud: restricted security, limits, probes, pinned images,
 Secrets only referenced, autoscaled Deployments without spec.replicas, the contracted env names."""
+
 from __future__ import annotations
 
 import json
 import re
 
 import pytest
-
 from gitops_k8s import containers, cpu_millis, memory_bytes, objects, pod_labels, replicas, workloads
 
 TARGETS = ["edge", "cloud"]
@@ -22,7 +22,9 @@ SECRETS = {
 def test_pods_meet_the_restricted_pod_security_standard(rendering, target):
     for obj, spec in workloads(objects(rendering, target)):
         pod = spec["securityContext"]
-        assert pod["runAsNonRoot"] is True and pod["seccompProfile"]["type"] == "RuntimeDefault", obj["metadata"]["name"]
+        assert pod["runAsNonRoot"] is True and pod["seccompProfile"]["type"] == "RuntimeDefault", obj["metadata"][
+            "name"
+        ]
         assert pod.get("runAsUser", 1) != 0
         assert not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC")
         for volume in spec.get("volumes", []):
@@ -76,7 +78,7 @@ def test_recognizer_and_ui_probe_their_contracted_endpoints(rendering):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_images_are_pinned(rendering, target):
-    for obj, spec in workloads(objects(rendering, target)):
+    for _obj, spec in workloads(objects(rendering, target)):
         for c in containers(spec):
             repo, _, tag = c["image"].rpartition(":")
             assert repo and "/" not in tag and re.fullmatch(r"[0-9][0-9A-Za-z_.-]*", tag), c["image"]
@@ -131,13 +133,20 @@ def _env(spec: dict) -> dict[str, dict]:
 def test_contracted_environment(rendering, target):
     by_name = {o["metadata"]["name"]: s for o, s in workloads(objects(rendering, target))}
     rec = _env(by_name["facefleet-recognizer"])
-    assert {"MONGO_URL", "FACEFLEET_API_KEY", "FACEFLEET_TOKEN_SECRET", "FACEFLEET_TOKEN_TTL_S",
-            "FACEFLEET_EMBEDDING_KEY"} <= set(rec)
+    assert {
+        "MONGO_URL",
+        "FACEFLEET_API_KEY",
+        "FACEFLEET_TOKEN_SECRET",
+        "FACEFLEET_TOKEN_TTL_S",
+        "FACEFLEET_EMBEDDING_KEY",
+    } <= set(rec)
     # No credentials in the URL: they reach the driver apart, so any password works. The cloud's
     # URL lists every replica-set member (test_cloud_database_is_a_replica_set_one_member_per_node).
     member = r"facefleet-database(-\d\.facefleet-database)?:27017"
-    assert re.fullmatch(rf"mongodb://{member}(,{member})*/facefleet\?authSource=\w+(&replicaSet=\w+&w=majority)?",
-                        rec["MONGO_URL"]["value"])
+    assert re.fullmatch(
+        rf"mongodb://{member}(,{member})*/facefleet\?authSource=\w+(&replicaSet=\w+&w=majority)?",
+        rec["MONGO_URL"]["value"],
+    )
     for var, key in (("FACEFLEET_DB_USERNAME", "username"), ("FACEFLEET_DB_PASSWORD", "password")):
         assert rec[var]["valueFrom"]["secretKeyRef"] == {"name": "facefleet-database", "key": key}
     ui = _env(by_name["facefleet-ui"])
@@ -159,12 +168,18 @@ def test_ui_relay_range_matches_the_turn_service(rendering, target):
     service = next(o for o in objs if o["kind"] == "Service" and o["metadata"]["name"] == "facefleet-turn")
     relay = sorted(p["port"] for p in service["spec"]["ports"] if p["name"].startswith("relay-"))
     assert service["spec"]["type"] == "LoadBalancer"
-    assert {(p["port"], p["protocol"]) for p in service["spec"]["ports"] if p["name"].startswith("turn-")} == \
-        {(3478, "UDP"), (3478, "TCP")}
+    assert {(p["port"], p["protocol"]) for p in service["spec"]["ports"] if p["name"].startswith("turn-")} == {
+        (3478, "UDP"),
+        (3478, "TCP"),
+    }
     assert relay == list(range(relay[0], relay[-1] + 1)) and len(relay) <= 128
     policy = next(o for o in objs if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "facefleet-ui")
-    ranges = [(p["port"], p.get("endPort")) for rule in policy["spec"]["egress"] for p in rule.get("ports", [])
-              if p.get("endPort")]
+    ranges = [
+        (p["port"], p.get("endPort"))
+        for rule in policy["spec"]["egress"]
+        for p in rule.get("ports", [])
+        if p.get("endPort")
+    ]
     assert (relay[0], relay[-1]) in ranges
     turn = next(s for o, s in workloads(objs) if o["metadata"]["name"] == "facefleet-turn")
     args = turn["containers"][0]["args"]
@@ -211,7 +226,7 @@ def test_edge_fits_a_4_gib_node_and_its_quota_even_during_a_rolling_update(rende
             if obj["kind"] == "Deployment":  # maxSurge 1: one extra pod while it rolls
                 surge[kind] = [max(surge[kind][0], cpu), max(surge[kind][1], mem)]
     for kind in totals:
-        cpu, mem = (a + b for a, b in zip(totals[kind], surge[kind]))
+        cpu, mem = (a + b for a, b in zip(totals[kind], surge[kind], strict=True))
         assert cpu <= cpu_millis(quota[f"{kind}.cpu"]), kind
         assert mem <= memory_bytes(quota[f"{kind}.memory"]), kind
     # Requests are what the scheduler reserves: leave ~1.5 GiB of a 4 GiB node to k3s and the OS.
@@ -231,7 +246,7 @@ def test_cloud_database_is_a_replica_set_one_member_per_node(rendering):
     assert anti["labelSelector"]["matchLabels"] == {"app.kubernetes.io/name": "facefleet-database"}
     assert spec["affinity"]["nodeAffinity"], "the edge-node exclusion must survive the merge"
     script = spec["containers"][0]["args"][0]
-    assert "--replSet \"rs0\"" in script and "--keyFile /keyfile/key" in script
+    assert '--replSet "rs0"' in script and "--keyFile /keyfile/key" in script
     assert "e.code !== 94" in script and "rs.initiate" in script  # only a NotYetInitialized set is initiated
     hosts = re.findall(r'host: "([^"]+)"', script)
     assert hosts == [f"facefleet-database-{i}.facefleet-database:27017" for i in range(3)]
@@ -251,8 +266,11 @@ def test_cloud_fits_its_quota_at_full_scale(rendering):
     """HPAs at their maximum, every replica-set member, one surge pod per Deployment, every claim."""
     objs = objects(rendering, "cloud")
     quota = next(o for o in objs if o["kind"] == "ResourceQuota")["spec"]["hard"]
-    hpa_max = {o["spec"]["scaleTargetRef"]["name"]: o["spec"]["maxReplicas"] for o in objs
-               if o["kind"] == "HorizontalPodAutoscaler"}
+    hpa_max = {
+        o["spec"]["scaleTargetRef"]["name"]: o["spec"]["maxReplicas"]
+        for o in objs
+        if o["kind"] == "HorizontalPodAutoscaler"
+    }
     totals = {"requests": [0, 0], "limits": [0, 0]}
     for obj, spec in workloads(objs):
         count = hpa_max.get(obj["metadata"]["name"], replicas(obj, objs)) + (obj["kind"] == "Deployment")
@@ -263,8 +281,10 @@ def test_cloud_fits_its_quota_at_full_scale(rendering):
         assert totals[kind][0] <= cpu_millis(quota[f"{kind}.cpu"]), kind
         assert totals[kind][1] <= memory_bytes(quota[f"{kind}.memory"]), kind
     sts = next(o for o in objs if o["kind"] == "StatefulSet")
-    claims = [(sts["spec"]["replicas"], t["spec"]["resources"]["requests"]["storage"])
-              for t in sts["spec"]["volumeClaimTemplates"]]
+    claims = [
+        (sts["spec"]["replicas"], t["spec"]["resources"]["requests"]["storage"])
+        for t in sts["spec"]["volumeClaimTemplates"]
+    ]
     claims += [(1, o["spec"]["resources"]["requests"]["storage"]) for o in objs if o["kind"] == "PersistentVolumeClaim"]
     assert sum(n for n, _ in claims) <= int(quota["persistentvolumeclaims"])
     assert sum(n * memory_bytes(size) for n, size in claims) <= memory_bytes(quota["requests.storage"])
@@ -282,8 +302,13 @@ def test_ingress_has_tls_and_the_class_of_the_group(rendering, target):
 
 def test_pod_labels_identify_each_component(rendering):
     names = {pod_labels(o)["app.kubernetes.io/name"] for o, _ in workloads(objects(rendering, "cloud"))}
-    assert names == {"facefleet-database", "facefleet-database-backup", "facefleet-recognizer", "facefleet-ui",
-                     "facefleet-turn"}
+    assert names == {
+        "facefleet-database",
+        "facefleet-database-backup",
+        "facefleet-recognizer",
+        "facefleet-ui",
+        "facefleet-turn",
+    }
 
 
 # Images known to be published for linux/arm64 (edge nodes may be arm64): the official FerretDB,

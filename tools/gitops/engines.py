@@ -6,6 +6,7 @@
   BundleDeployment per matched cluster (overlays merged, cluster labels substituted into values);
 - `fleet deploy --dry-run` renders one BundleDeployment with Helm inside Fleet, as the agent would.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,7 +53,9 @@ def _run(args: list[str], what: str, cwd: Path | None = None, extra_env: dict[st
     return proc.stdout
 
 
-def fleet_apply(tree: Path, repo_name: str, bundle_dirs: list[str], targets_file: Path | None = None) -> list[dict[str, Any]]:
+def fleet_apply(
+    tree: Path, repo_name: str, bundle_dirs: list[str], targets_file: Path | None = None
+) -> list[dict[str, Any]]:
     """The Bundle objects `fleet apply` makes from bundle_dirs of tree (as the GitRepo job does;
     targets_file holds the GitRepo's targets, which Fleet adds as targets and restrictions)."""
     extra = ["--targets-file", str(targets_file)] if targets_file else []
@@ -60,8 +63,17 @@ def fleet_apply(tree: Path, repo_name: str, bundle_dirs: list[str], targets_file
     output = CACHE / f"fleet-apply-{tree.name}-{os.getpid()}-{threading.get_ident()}.yaml"
     output.parent.mkdir(parents=True, exist_ok=True)
     # One writer at a time: bundles are printed back to back, without document separators.
-    args = [tool("fleet"), "apply", "--bundle-creation-max-concurrency", "1", *extra, "--output", str(output),
-            repo_name, *bundle_dirs]
+    args = [
+        tool("fleet"),
+        "apply",
+        "--bundle-creation-max-concurrency",
+        "1",
+        *extra,
+        "--output",
+        str(output),
+        repo_name,
+        *bundle_dirs,
+    ]
     _run(args, f"fleet apply in {tree}", cwd=tree, extra_env={"KUBECONFIG": str(_offline_kubeconfig())})
     try:
         out = output.read_text()
@@ -72,14 +84,27 @@ def fleet_apply(tree: Path, repo_name: str, bundle_dirs: list[str], targets_file
     return sorted((b for b in bundles if b), key=lambda b: b["metadata"]["name"])
 
 
-def fleet_target(bundle: dict[str, Any], namespace: str, kubeconfig: Path, workdir: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def fleet_target(
+    bundle: dict[str, Any], namespace: str, kubeconfig: Path, workdir: Path
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The Content and, by cluster name, the BundleDeployments the controller makes of bundle for
     the clusters in namespace (a cluster that matches no target is absent)."""
     name = bundle["metadata"]["name"]
     bundle_file = workdir / f"{name}.bundle.yaml"
     bundle_file.write_text(yaml.safe_dump(bundle))
-    out = _run([tool("fleet"), "target", "--bundle-file", str(bundle_file), "--namespace", namespace,
-                "--kubeconfig", str(kubeconfig)], f"fleet target {name}")
+    out = _run(
+        [
+            tool("fleet"),
+            "target",
+            "--bundle-file",
+            str(bundle_file),
+            "--namespace",
+            namespace,
+            "--kubeconfig",
+            str(kubeconfig),
+        ],
+        f"fleet target {name}",
+    )
     docs = [d for d in yaml.safe_load_all(out) if d]
     contents = [d for d in docs if d.get("kind") == "Content"]
     if len(contents) != 1:
@@ -88,14 +113,18 @@ def fleet_target(bundle: dict[str, Any], namespace: str, kubeconfig: Path, workd
     return contents[0], deployments
 
 
-def fleet_deploy_dry_run(content: dict[str, Any], deployment: dict[str, Any], workdir: Path, kube_version: str) -> list[dict[str, Any]]:
+def fleet_deploy_dry_run(
+    content: dict[str, Any], deployment: dict[str, Any], workdir: Path, kube_version: str
+) -> list[dict[str, Any]]:
     """The objects the agent would deploy for one BundleDeployment (`fleet deploy --dry-run`)."""
     cluster = deployment["metadata"]["labels"][CLUSTER_LABEL]
     name = deployment["metadata"]["name"]
     input_file = workdir / f"{name}.{cluster}.deploy.yaml"
     input_file.write_text(yaml.safe_dump_all([content, deployment]))
-    out = _run([tool("fleet"), "deploy", "--dry-run", "--input-file", str(input_file),
-                "--kube-version", kube_version], f"fleet deploy --dry-run {name} ({cluster})")
+    out = _run(
+        [tool("fleet"), "deploy", "--dry-run", "--input-file", str(input_file), "--kube-version", kube_version],
+        f"fleet deploy --dry-run {name} ({cluster})",
+    )
     objects = yaml.safe_load(out)
     if not isinstance(objects, list):
         raise EngineError(f"fleet deploy --dry-run {name} ({cluster}): expected a list of objects")

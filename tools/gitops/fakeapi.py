@@ -6,6 +6,7 @@ must not need a management cluster, so this serves those objects from memory: di
 fleet.cattle.io group, and list/get of the kinds targeting asks for (anything absent is an empty
 list or a 404, as on a management cluster without it).
 """
+
 from __future__ import annotations
 
 import json
@@ -45,26 +46,45 @@ class Store:
         self.objects.setdefault(plural, []).append(obj)
 
     def select(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
-        return [o for o in self.objects.get(plural, [])
-                if namespace is None or o["metadata"].get("namespace") == namespace]
+        return [
+            o for o in self.objects.get(plural, []) if namespace is None or o["metadata"].get("namespace") == namespace
+        ]
 
 
 def _resource_list(group_version: str, kinds: dict[str, tuple[str, bool]]) -> dict[str, Any]:
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
-            "resources": [{"name": plural, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
-                           "verbs": ["get", "list", "watch"]} for plural, (kind, namespaced) in kinds.items()]}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": [
+            {
+                "name": plural,
+                "singularName": kind.lower(),
+                "namespaced": namespaced,
+                "kind": kind,
+                "verbs": ["get", "list", "watch"],
+            }
+            for plural, (kind, namespaced) in kinds.items()
+        ],
+    }
 
 
 def _route(store: Store, path: str) -> tuple[int, dict[str, Any]]:
     """The JSON answer to a GET of path (query strings are ignored: nothing here is large)."""
     fleet_gv = f"{GROUP}/{VERSION}"
     if path == "/api":
-        return 200, {"kind": "APIVersions", "versions": ["v1"],
-                     "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}
+        return 200, {
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
+        }
     if path == "/apis":
         version = {"groupVersion": fleet_gv, "version": VERSION}
-        return 200, {"kind": "APIGroupList", "apiVersion": "v1",
-                     "groups": [{"name": GROUP, "versions": [version], "preferredVersion": version}]}
+        return 200, {
+            "kind": "APIGroupList",
+            "apiVersion": "v1",
+            "groups": [{"name": GROUP, "versions": [version], "preferredVersion": version}],
+        }
     if path == "/api/v1":
         return 200, _resource_list("v1", CORE_KINDS)
     if path == f"/apis/{fleet_gv}":
@@ -72,7 +92,7 @@ def _route(store: Store, path: str) -> tuple[int, dict[str, Any]]:
     parts = path.strip("/").split("/")
     prefix = ["api", "v1"] if parts[:1] == ["api"] else ["apis", GROUP, VERSION]
     api_version = "v1" if parts[:1] == ["api"] else fleet_gv
-    rest = parts[len(prefix):] if parts[:len(prefix)] == prefix else None
+    rest = parts[len(prefix) :] if parts[: len(prefix)] == prefix else None
     namespace = None
     if rest and rest[0] == "namespaces" and len(rest) >= 3:
         namespace, rest = rest[1], rest[2:]
@@ -83,13 +103,23 @@ def _route(store: Store, path: str) -> tuple[int, dict[str, Any]]:
     if len(rest) == 2:
         found = [o for o in items if o["metadata"]["name"] == rest[1]]
         return (200, found[0]) if found else (404, _status(404, f"{rest[0]} {rest[1]!r} not found"))
-    return 200, {"apiVersion": api_version, "kind": kinds[rest[0]] + "List",
-                 "metadata": {"resourceVersion": "1"}, "items": items}
+    return 200, {
+        "apiVersion": api_version,
+        "kind": kinds[rest[0]] + "List",
+        "metadata": {"resourceVersion": "1"},
+        "items": items,
+    }
 
 
 def _status(code: int, message: str) -> dict[str, Any]:
-    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
-            "reason": "NotFound" if code == 404 else "MethodNotAllowed", "code": code}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": message,
+        "reason": "NotFound" if code == 404 else "MethodNotAllowed",
+        "code": code,
+    }
 
 
 def _handler(store: Store) -> type[BaseHTTPRequestHandler]:
@@ -119,11 +149,13 @@ def _handler(store: Store) -> type[BaseHTTPRequestHandler]:
 
 def kubeconfig(url: str) -> str:
     """A kubeconfig that points at url without credentials."""
-    return ("apiVersion: v1\nkind: Config\n"
-            f"clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n"
-            "users: [{name: fake, user: {}}]\n"
-            "contexts: [{name: fake, context: {cluster: fake, user: fake}}]\n"
-            "current-context: fake\n")
+    return (
+        "apiVersion: v1\nkind: Config\n"
+        f'clusters: [{{name: fake, cluster: {{server: "{url}"}}}}]\n'
+        "users: [{name: fake, user: {}}]\n"
+        "contexts: [{name: fake, context: {cluster: fake, user: fake}}]\n"
+        "current-context: fake\n"
+    )
 
 
 @contextmanager

@@ -4,6 +4,7 @@ That package ships the schemas of each Kubernetes minor version with references 
 `/api/_definitions.json`, which only its own resolver understands. kubeconform needs standalone
 files, so each kind's schema is rewritten with the definitions it reaches embedded under `$defs`.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,4 +74,7 @@ def build(version: str = "1.31.0", strict: bool = True) -> Path:
 def kubeconform_location(version: str = "1.31.0") -> str:
     """A -schema-location template for kubeconform (with -strict and -kubernetes-version)."""
     root = build(version, strict=True).parent
-    return str(root) + "/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json"
+    return (
+        str(root)
+        + "/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json"
+    )

@@ -1,4 +1,5 @@
 """The repository's bundles and cluster groups: one place that the renderer and the tests share."""
+
 from __future__ import annotations
 
 import os

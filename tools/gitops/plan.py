@@ -3,6 +3,7 @@
 Both trees are rendered by Fleet's CLI (see render.py); the output lists, per group, the objects
 added, removed and changed, with a unified diff of each change - "what this commit rolls out where".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,13 +85,15 @@ def plan(rev: str) -> str:
     old = render_tree(export_revision(rev, CACHE / "tree-plan-rev"))
     new = render_tree(export_worktree(CACHE / "tree-plan-worktree"))
     settings = diff_settings(old, new)
-    out = ["== bundle settings (fleet.yaml: rollout, dependsOn, targets): "
-           + (f"{sum(l[:1] in '+-~' for l in settings)} bundle(s) change" if settings else "no change")]
+    out = [
+        "== bundle settings (fleet.yaml: rollout, dependsOn, targets): "
+        + (f"{sum(line[:1] in '+-~' for line in settings)} bundle(s) change" if settings else "no change")
+    ]
     out += settings
     for group in new.objects:
         lines = diff_group(old, new, group)
         title = f"== clusters in group {group!r}: "
-        out.append(title + (f"{sum(l[:1] in '+-~' for l in lines)} object(s) change" if lines else "no change"))
+        out.append(title + (f"{sum(line[:1] in '+-~' for line in lines)} object(s) change" if lines else "no change"))
         out += lines
     return "\n".join(out) + "\n"
 

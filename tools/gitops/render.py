@@ -1,4 +1,5 @@
 """`make render`: every bundle rendered by Fleet for every cluster group into rendered/<group>/."""
+
 from __future__ import annotations
 
 import argparse
@@ -43,9 +44,14 @@ def cluster_store(tree: Path, cluster_targets: list[Target]) -> Store:
         if group:
             store.add(group)
     for target in cluster_targets:
-        store.add({"apiVersion": FLEET_GROUP_VERSION, "kind": "Cluster",
-                   "metadata": {"name": target.name, "namespace": namespace, "labels": dict(target.cluster_labels)},
-                   "status": {"namespace": f"cluster-{namespace}-{target.name}"}})
+        store.add(
+            {
+                "apiVersion": FLEET_GROUP_VERSION,
+                "kind": "Cluster",
+                "metadata": {"name": target.name, "namespace": namespace, "labels": dict(target.cluster_labels)},
+                "status": {"namespace": f"cluster-{namespace}-{target.name}"},
+            }
+        )
     return store
 
 
@@ -67,13 +73,17 @@ def render_tree(tree: Path, workers: int = 3) -> Rendering:
     workdir = CACHE / "targeting" / tree.name
     workdir.mkdir(parents=True, exist_ok=True)
     namespace, version = workspace(tree), kube_version(tree)
-    with serve(cluster_store(tree, cluster_targets), workdir / "kubeconfig.yaml") as kubeconfig, \
-            ThreadPoolExecutor(max_workers=workers) as pool:
+    with (
+        serve(cluster_store(tree, cluster_targets), workdir / "kubeconfig.yaml") as kubeconfig,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
         names = [name for name in present if name in by_label]
         targeted = list(pool.map(lambda n: fleet_target(by_label[n], namespace, kubeconfig, workdir), names))
-        jobs = [(name, cluster, content, deployment)
-                for name, (content, deployments) in zip(names, targeted, strict=True)
-                for cluster, deployment in deployments.items()]
+        jobs = [
+            (name, cluster, content, deployment)
+            for name, (content, deployments) in zip(names, targeted, strict=True)
+            for cluster, deployment in deployments.items()
+        ]
         outputs = list(pool.map(lambda job: fleet_deploy_dry_run(job[2], job[3], workdir, version), jobs))
     for (name, cluster, _, _), objs in zip(jobs, outputs, strict=True):
         result.objects[cluster][name] = objs

@@ -7,6 +7,7 @@ committed, and compared by tests/gitops). The generator also sets the two proper
 has: `group`, an enum of the cluster groups in apps/lib/values.yaml, and `facefleet-lib`, the key
 under which Helm merges the library chart's values (validated by the library's own schema).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,11 @@ def shared_definitions(root: Path = ROOT) -> dict[str, dict[str, Any]]:
     """The shared definitions, plus `group` from the groups file."""
     source = json.loads((root / SHARED).read_text())
     definitions = dict(source["definitions"])
-    definitions["group"] = {"type": "string", "enum": list(groups_file(root)["groups"]),
-                            "description": "the cluster group (apps/lib/values.yaml), which places the pods"}
+    definitions["group"] = {
+        "type": "string",
+        "enum": list(groups_file(root)["groups"]),
+        "description": "the cluster group (apps/lib/values.yaml), which places the pods",
+    }
     return definitions
 
 
@@ -88,8 +92,16 @@ def differences(root: Path = ROOT) -> list[str]:
         current = path.read_text()
         if current != text:
             rel = path.relative_to(root).as_posix()
-            diffs.append("".join(difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
-                                                      f"{rel} (committed)", f"{rel} (generated)")))
+            diffs.append(
+                "".join(
+                    difflib.unified_diff(
+                        current.splitlines(keepends=True),
+                        text.splitlines(keepends=True),
+                        f"{rel} (committed)",
+                        f"{rel} (generated)",
+                    )
+                )
+            )
     return diffs
 
 

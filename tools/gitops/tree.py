@@ -1,4 +1,5 @@
 """Copies of the repository as Fleet's GitRepo would clone it: tracked files only, no caches."""
+
 from __future__ import annotations
 
 import io
@@ -14,7 +15,9 @@ def export_worktree(dest: Path, root: Path = ROOT) -> Path:
     """Copy the working tree's tracked and untracked-but-not-ignored files into dest (fresh)."""
     out = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root, check=True, capture_output=True,
+        cwd=root,
+        check=True,
+        capture_output=True,
     ).stdout.decode()
     if dest.exists():
         shutil.rmtree(dest)
@@ -31,8 +34,7 @@ def export_worktree(dest: Path, root: Path = ROOT) -> Path:
 
 def export_revision(rev: str, dest: Path, root: Path = ROOT) -> Path:
     """Extract the files of git revision rev into dest (fresh), without touching the work tree."""
-    data = subprocess.run(["git", "archive", "--format=tar", rev], cwd=root, check=True,
-                          capture_output=True).stdout
+    data = subprocess.run(["git", "archive", "--format=tar", rev], cwd=root, check=True, capture_output=True).stdout
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
