@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from facefleet_testing.recognizer_api import img
@@ -17,8 +18,15 @@ from facefleet_testing.stack import ROOT
 def run_cli(*args: str, cwd: Path) -> list[dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEFLEET_")}
     env.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
-    out = subprocess.run([sys.executable, "-m", "recognizer", *args], cwd=cwd, env=env, capture_output=True,
-                         text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "recognizer", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     return [json.loads(line) for line in out.stdout.splitlines()]
 
 
@@ -42,13 +50,15 @@ def test_embed_prints_one_line_per_image(images):
 def test_compare_pairs_uses_the_login_rule(images, recognizer_server):
     pairs = images / "pairs.tsv"
     abs_hopper = str(images / "hopper.img")
-    pairs.write_text("astronaut.img\tastronaut2.img\tsame person\n"
-                     f"astronaut.img\t{abs_hopper}\n"
-                     "\n"
-                     "no_face.img\tastronaut.img\t0\n")
+    pairs.write_text(
+        f"astronaut.img\tastronaut2.img\tsame person\nastronaut.img\t{abs_hopper}\n\nno_face.img\tastronaut.img\t0\n"
+    )
     rows = run_cli("compare", "--pairs", str(pairs), cwd=images)
-    assert [(r["a"], r["b"]) for r in rows] == [("astronaut.img", "astronaut2.img"), ("astronaut.img", abs_hopper),
-                                              ("no_face.img", "astronaut.img")]
+    assert [(r["a"], r["b"]) for r in rows] == [
+        ("astronaut.img", "astronaut2.img"),
+        ("astronaut.img", abs_hopper),
+        ("no_face.img", "astronaut.img"),
+    ]
     same, diff, bad = rows
     assert set(same) == {"a", "b", "distance", "threshold", "match", "error"}
     assert same["error"] is None and same["match"] is True and same["distance"] <= same["threshold"]
@@ -61,3 +71,43 @@ def test_compare_pairs_uses_the_login_rule(images, recognizer_server):
     assert http.json()["match"] is same["match"]
     assert abs(http.json()["distance"] - same["distance"]) < 1e-5
     assert http.json()["threshold"] == same["threshold"]
+
+
+def test_cli_finds_the_weights_without_make(images, tmp_path):
+    """Outside make's environment (no DEEPFACE_HOME, an empty home) the CLI reads the weights from
+    the installed face-recognition-models package and caches the ONNX graph in that home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEFLEET_") and k != "DEEPFACE_HOME"}
+    env["HOME"] = str(home)
+    out = subprocess.run(
+        [sys.executable, "-m", "recognizer", "embed", "astronaut.img"],
+        cwd=images,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(out.stdout)["embedding"]) == 128
+    assert list((home / ".deepface" / "weights").glob("dlib_face_recognition_resnet_model_v1.*.onnx"))
+
+
+def test_both_engines_embed_alike(images):
+    """FACEFLEET_ENGINE=dlib (dlib's own forward pass) and the default onnx give the same embedding."""
+    onnx, dlib_rows = run_cli("embed", "astronaut.img", cwd=images), None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEFLEET_")}
+    env.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
+    env["FACEFLEET_ENGINE"] = "dlib"
+    out = subprocess.run(
+        [sys.executable, "-m", "recognizer", "embed", "astronaut.img"],
+        cwd=images,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    dlib_rows = [json.loads(line) for line in out.stdout.splitlines()]
+    a, b = (np.asarray(rows[0]["embedding"]) for rows in (onnx, dlib_rows))
+    assert np.linalg.norm(a - b) < 1e-4

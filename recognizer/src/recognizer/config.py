@@ -113,6 +113,10 @@ class Settings(BaseSettings):
         description="match when Euclidean distance ≤ threshold (login, identify, compare, CLI)")
     detector: str = _setting(
         defaults.DETECTOR, description="face detector: " + ", ".join(f"`{d}`" for d in defaults.DETECTORS))
+    engine: str = _setting(
+        defaults.ENGINE, description="forward-pass engine, both computing dlib's descriptors (equal within 1e-4, so "
+        "stored embeddings stay valid): `onnx` (dlib's ResNet rebuilt as an ONNX graph, run by onnxruntime) or "
+        "`dlib` (dlib's own, the reference)")
     min_face_px: int = _setting(defaults.MIN_FACE_PX, "`face_too_small` below this shorter box side", ge=1)
     max_image_bytes: int = _setting(
         defaults.MAX_IMAGE_BYTES, shown=f"`{defaults.MAX_IMAGE_BYTES}` (10 MiB)",
@@ -153,7 +157,7 @@ class Settings(BaseSettings):
     model_processes: int = _setting(
         "auto", shown="`auto`",
         description="`N`: the face pipeline runs in N worker processes, so N logins are embedded at once on N cores "
-                    "(dlib holds the GIL during its forward pass, so threads cannot); `0`: in the server process. "
+                    "(dlib's detector and landmarks hold the GIL, so threads cannot); `0`: in the server process. "
                     "`auto`: one per usable CPU (affinity mask, capped by the container's cgroup CPU limit) when "
                     "there are two or more, else 0. Each worker loads its own copy of the model (its memory: "
                     "\"Model, detector and accuracy\" below)", ge=0)
@@ -191,6 +195,13 @@ class Settings(BaseSettings):
         if level not in logging.getLevelNamesMapping():
             raise ValueError(f"must be a logging level name ({', '.join(LOG_LEVELS)})")
         return level
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _known_engine(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip() not in defaults.ENGINES:
+            raise ValueError(f"must be one of {', '.join(defaults.ENGINES)}")
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("detector", mode="before")
     @classmethod

@@ -21,6 +21,9 @@ DETECTOR = "hog"
 MIN_FACE_PX = 48
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 25_000_000
+#: the forward-pass engines (FACEFLEET_ENGINE; faces/engine.py): both give dlib's descriptors.
+ENGINES = ("onnx", "dlib")
+ENGINE = "onnx"
 #: longest side of the downscaled copy detection runs on first (chosen by measurement: README).
 DETECT_SIZE = 640
 

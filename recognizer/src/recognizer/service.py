@@ -81,18 +81,25 @@ class Recognizer:
 
     # -- the face pipeline ------------------------------------------------------------------
     def embed(self, data: bytes) -> np.ndarray:
+        """The one face's embedding in one upload."""
+        vector: np.ndarray = self._embed_batch([data])[0]
+        return vector
+
+    def _embed_batch(self, images: Sequence[bytes]) -> np.ndarray:
+        """Every upload's face, embedded in one pipeline call (one forward pass for all of them)."""
         emb = self.embedder
         if emb is None:
             raise FacefleetError(ErrorCode.UNAVAILABLE, "The face model is still loading; try again shortly.")
-        if len(data) > self.settings.max_image_bytes:
-            raise FacefleetError(ErrorCode.IMAGE_TOO_LARGE,
-                                 f"An image may have at most {self.settings.max_image_bytes} bytes.")
+        for data in images:
+            if len(data) > self.settings.max_image_bytes:
+                raise FacefleetError(ErrorCode.IMAGE_TOO_LARGE,
+                                     f"An image may have at most {self.settings.max_image_bytes} bytes.")
         with self._model_slots:  # bounds concurrent pipeline calls; the wait is not model time
             start = time.perf_counter()
             outcome = "ok"
             try:
-                face = emb.embed(data)
-                return np.asarray(face.embedding, dtype=np.float32)
+                faces = [emb.embed(images[0])] if len(images) == 1 else emb.embed_many(list(images))
+                return np.vstack([np.asarray(f.embedding, dtype=np.float32).reshape(1, -1) for f in faces])
             except FacefleetError as exc:
                 outcome = exc.code.value
                 raise
@@ -109,7 +116,7 @@ class Recognizer:
         if len(images) > self.settings.max_images:
             raise FacefleetError(ErrorCode.IMAGE_TOO_LARGE,
                                  f"At most {self.settings.max_images} images per request.")
-        return np.vstack([self.embed(data) for data in images])
+        return self._embed_batch(images)
 
     # -- users ------------------------------------------------------------------------------
     def enrol(self, username: str, images: Sequence[bytes], *, consent: bool = True) -> UserRecord:

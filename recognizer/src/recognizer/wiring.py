@@ -36,7 +36,8 @@ def load_embedder(settings: Settings) -> Embedder:
     from recognizer.faces.embedder import FaceEmbedder, PipelineOptions
 
     options = PipelineOptions(detector=settings.detector, min_face_px=settings.min_face_px,
-                              max_image_bytes=settings.max_image_bytes, max_pixels=settings.max_pixels)
+                              max_image_bytes=settings.max_image_bytes, max_pixels=settings.max_pixels,
+                              engine=settings.engine)
     if settings.model_processes > 0:
         from recognizer.faces.pool import EmbedderPool
 

@@ -66,10 +66,14 @@ def test_different_people_do_not_match(embedder, astronaut, hopper):
     assert not _matches(embedder.embed(F.jpeg(F.variant(F.astronaut()))), hopper)
 
 
-@pytest.mark.parametrize("image", [
-    Image.new("RGB", (640, 480), (128, 128, 128)),
-    Image.fromarray((np.random.default_rng(0).random((480, 640, 3)) * 255).astype(np.uint8)),
-], ids=["blank", "noise"])
+@pytest.mark.parametrize(
+    "image",
+    [
+        Image.new("RGB", (640, 480), (128, 128, 128)),
+        Image.fromarray((np.random.default_rng(0).random((480, 640, 3)) * 255).astype(np.uint8)),
+    ],
+    ids=["blank", "noise"],
+)
 def test_no_face(embedder, image):
     with pytest.raises(FacefleetError) as e:
         embedder.embed(F.jpeg(image))
@@ -146,14 +150,18 @@ def _alpha(img: Image.Image) -> Image.Image:
     return rgba
 
 
-@pytest.mark.parametrize("make", [
-    lambda im: _encoded(im.convert("CMYK"), "JPEG", quality=92),
-    lambda im: _encoded(_sixteen_bit_grey(im), "PNG"),
-    lambda im: _encoded(_alpha(im), "PNG"),
-    lambda im: _encoded(im.convert("L"), "JPEG", quality=92),
-    lambda im: _encoded(im.convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
-    lambda im: _encoded(im, "WEBP", quality=90),
-], ids=["cmyk-jpeg", "16bit-grey-png", "alpha-png", "grey-jpeg", "palette-png", "webp"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda im: _encoded(im.convert("CMYK"), "JPEG", quality=92),
+        lambda im: _encoded(_sixteen_bit_grey(im), "PNG"),
+        lambda im: _encoded(_alpha(im), "PNG"),
+        lambda im: _encoded(im.convert("L"), "JPEG", quality=92),
+        lambda im: _encoded(im.convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
+        lambda im: _encoded(im, "WEBP", quality=90),
+    ],
+    ids=["cmyk-jpeg", "16bit-grey-png", "alpha-png", "grey-jpeg", "palette-png", "webp"],
+)
 def test_unusual_encodings_still_match(embedder, hopper, make):
     assert _matches(embedder.embed(make(F.grace_hopper())), hopper)
 
@@ -183,8 +191,8 @@ def _png_claiming(width: int, height: int) -> bytes:
 
     png = bytearray(_encoded(Image.new("L", (8, 8)), "PNG"))
     ihdr = png.index(b"IHDR")
-    png[ihdr + 4:ihdr + 12] = struct.pack(">II", width, height)
-    png[ihdr + 17:ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(png[ihdr:ihdr + 17])))
+    png[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
+    png[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(png[ihdr : ihdr + 17])))
     return bytes(png)
 
 
@@ -215,12 +223,16 @@ def test_too_many_bytes_rejected_before_parsing():
     assert e.value.code is ErrorCode.IMAGE_TOO_LARGE
 
 
-@pytest.mark.parametrize("data", [
-    F.jpeg(F.grace_hopper())[:4000],  # truncated JPEG
-    bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8)),
-    b"",
-    b"%!PS-Adobe-3.0 EPSF-3.0\n",  # a format we refuse to decode
-], ids=["truncated-jpeg", "random-bytes", "empty", "eps"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        F.jpeg(F.grace_hopper())[:4000],  # truncated JPEG
+        bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8)),
+        b"",
+        b"%!PS-Adobe-3.0 EPSF-3.0\n",  # a format we refuse to decode
+    ],
+    ids=["truncated-jpeg", "random-bytes", "empty", "eps"],
+)
 def test_not_an_image(embedder, data):
     with pytest.raises(FacefleetError) as e:
         embedder.embed(data)
@@ -267,14 +279,20 @@ def test_metric_vectorised_equals_scalar(astronaut, hopper):
 
 
 def test_missing_weights_fail_fast_with_a_fix(tmp_path, monkeypatch):
+    """Neither seeded nor in the package (an image that dropped it without seeding): a sentence, no download."""
+    from recognizer import weights
+
     monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path))
+    monkeypatch.setattr(weights, "_package_models_dir", lambda: tmp_path / "no-package")
     with pytest.raises(RuntimeError, match="make weights"):
         FaceEmbedder.load()
 
 
 def test_import_does_not_pull_tensorflow():
-    code = ("import sys, recognizer.faces.embedder, recognizer.faces.metric; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'torch')))")
+    code = (
+        "import sys, recognizer.faces.embedder, recognizer.faces.metric; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'torch')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
 
@@ -300,3 +318,17 @@ def test_search_never_scans_a_huge_copy():
     assert search(np.zeros((3000, 4000, 3), np.uint8)) == []
     assert raw.scanned[0] == (480, 640)  # the base pass runs on a 640-pixel-wide copy
     assert all(h * w <= 1280 * 960 * 1.01 for h, w in raw.scanned) and len(raw.scanned) == 2
+
+
+def test_embed_many_is_one_by_one_in_one_forward_pass(embedder, astronaut, hopper):
+    """Enrolment's batch: the same embeddings as one at a time, and a refused image refuses them all."""
+    uploads = [F.jpeg(F.astronaut()), F.jpeg(F.grace_hopper()), F.jpeg(F.variant(F.astronaut()))]
+    batch = embedder.embed_many(uploads)
+    singles = [embedder.embed(u) for u in uploads]
+    assert [f.box for f in batch] == [f.box for f in singles]
+    for got, want in zip(batch, singles, strict=True):
+        assert np.linalg.norm(got.embedding - want.embedding) < 1e-4
+    blank = F.jpeg(Image.new("RGB", (320, 240), (120, 120, 120)))
+    with pytest.raises(FacefleetError) as err:
+        embedder.embed_many([uploads[0], blank])
+    assert err.value.code is ErrorCode.NO_FACE

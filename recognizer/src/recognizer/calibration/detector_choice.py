@@ -148,7 +148,7 @@ def video_part(names: list[str], frames: list[bytes], cnn_frames: int) -> dict[s
             if found:
                 chip = ref.chip(rgb, found[0])
                 t0 = time.perf_counter()
-                ref._net.compute_face_descriptor(chip)
+                ref.descriptors(chip[None])
                 fwd.append(1000 * (time.perf_counter() - t0))
             for n, e in embedders.items():
                 if CONFIGS[n].detector == "cnn" and k >= cnn_frames:

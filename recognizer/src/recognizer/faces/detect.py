@@ -81,8 +81,9 @@ class HogDetector:
 
     def __call__(self, rgb: np.ndarray, upsample: int) -> list[Detection]:
         rects, scores, _ = self._detector.run(rgb, upsample, self._min_score)
-        return [Detection(r.left(), r.top(), r.right() + 1, r.bottom() + 1, s)
-                for r, s in zip(rects, scores, strict=False)]
+        return [
+            Detection(r.left(), r.top(), r.right() + 1, r.bottom() + 1, s) for r, s in zip(rects, scores, strict=False)
+        ]
 
 
 class CnnDetector:
@@ -153,8 +154,15 @@ class Search:
     (in a 12-megapixel photo a face needs more than 40 px to be found at all).
     """
 
-    def __init__(self, raw: RawDetector, *, base_size: int, smallest_px: float, max_scale: float = 2.0,
-                 max_pass_pixels: int = 1280 * 960) -> None:
+    def __init__(
+        self,
+        raw: RawDetector,
+        *,
+        base_size: int,
+        smallest_px: float,
+        max_scale: float = 2.0,
+        max_pass_pixels: int = 1280 * 960,
+    ) -> None:
         self.raw = raw
         self.base_size = base_size
         self.smallest_px = smallest_px

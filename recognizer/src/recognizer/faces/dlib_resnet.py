@@ -126,8 +126,9 @@ def _records(data: bytes) -> list[tuple[str, _Reader]]:
             name = reader.string()
         except (UnicodeDecodeError, WeightsFormatError):
             continue
-        if re.fullmatch(r"(input_rgb_image_sized|con_\d|affine_\d?|relu_\d?|max_pool_\d|avg_pool_\d|add_prev_|fc_\d)",
-                        name):
+        if re.fullmatch(
+            r"(input_rgb_image_sized|con_\d|affine_\d?|relu_\d?|max_pool_\d|avg_pool_\d|add_prev_|fc_\d)", name
+        ):
             records.append((name, reader))
     return records
 
@@ -271,8 +272,13 @@ def to_onnx(net: Network) -> bytes:
 
     def conv(x: str, c: Conv) -> str:
         k = c.weight.shape[2]
-        return node("Conv", [x, const("w", c.weight), const("b", c.bias)], kernel_shape=[k, k],
-                    strides=[c.stride, c.stride], pads=[c.pad] * 4)
+        return node(
+            "Conv",
+            [x, const("w", c.weight), const("b", c.bias)],
+            kernel_shape=[k, k],
+            strides=[c.stride, c.stride],
+            pads=[c.pad] * 4,
+        )
 
     def pad_to(x: str, have: tuple[int, int, int], want: tuple[int, int, int]) -> str:
         if have == want:
@@ -304,7 +310,8 @@ def to_onnx(net: Network) -> bytes:
     out = node("MatMul", [x, const("fc", net.fc)])
     nodes.append(helper.make_node("Identity", [out], ["descriptors"]))
     graph = helper.make_graph(
-        nodes, "dlib_face_recognition_resnet_model_v1",
+        nodes,
+        "dlib_face_recognition_resnet_model_v1",
         [helper.make_tensor_value_info("chips", TensorProto.UINT8, ["n", CHIP_SIZE, CHIP_SIZE, 3])],
         [helper.make_tensor_value_info("descriptors", TensorProto.FLOAT, ["n", net.fc.shape[1]])],
         inits,

@@ -47,9 +47,7 @@ def _open_header(data: bytes, max_pixels: int) -> Image.Image:
     if width <= 0 or height <= 0:
         raise _not_an_image("The image has no pixels.")
     if width * height > max_pixels:
-        raise _too_large(
-            f"The image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}."
-        )
+        raise _too_large(f"The image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}.")
     return img
 
 
@@ -77,8 +75,9 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img
 
 
-def decode_image(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_image(
+    data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Decode upload bytes to a C-contiguous RGB uint8 array (H, W, 3), upright per EXIF.
 
     Raises FacefleetError IMAGE_TOO_LARGE (bytes or header pixels over the limits) or

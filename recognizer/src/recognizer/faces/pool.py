@@ -19,8 +19,10 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
 from recognizer.errors import ErrorCode, FacefleetError
 from recognizer.faces import metric
@@ -30,6 +32,8 @@ from recognizer.faces.protocol import Face
 log = logging.getLogger(__name__)
 
 _worker: FaceEmbedder | None = None  # the embedder of this worker process
+_Arg = TypeVar("_Arg")
+_Result = TypeVar("_Result")
 
 
 def _init_worker(options: PipelineOptions) -> None:
@@ -53,6 +57,11 @@ def _embed(data: bytes) -> Face:
     return _worker.embed(data)
 
 
+def _embed_many(images: list[bytes]) -> list[Face]:
+    assert _worker is not None, "worker not initialised"
+    return _worker.embed_many(images)
+
+
 def _ready() -> str:
     assert _worker is not None, "worker not initialised"
     return _worker.detector_name
@@ -65,7 +74,7 @@ class EmbedderPool:
         if processes < 1:
             raise ValueError("an EmbedderPool needs at least one process")
         # here, not only in the workers: a worker's start-up error would surface as a bare BrokenProcessPool
-        FaceEmbedder.preflight(options.detector)
+        FaceEmbedder.preflight(options.detector, options.engine)
         self.processes = processes
         self._options = options
         self._lock = threading.Lock()
@@ -88,8 +97,12 @@ class EmbedderPool:
     def _start(self) -> ProcessPoolExecutor:
         # spawn, not fork: the server process has threads (database, index refresh) that a fork
         # would copy in whatever state their locks were in
-        return ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(self._options,))
+        return ProcessPoolExecutor(
+            max_workers=self.processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self._options,),
+        )
 
     def _warm_up(self, executor: ProcessPoolExecutor) -> str:
         """Spawn the workers and load their models now (2 tasks per worker: each busy worker makes the
@@ -98,14 +111,22 @@ class EmbedderPool:
         return [f.result() for f in barrier][0]
 
     def embed(self, data: bytes) -> Face:
+        return self._call(_embed, data)
+
+    def embed_many(self, images: list[bytes]) -> list[Face]:
+        """All of them in one worker: one forward pass over their chips."""
+        return self._call(_embed_many, images)
+
+    def _call(self, task: Callable[[_Arg], _Result], arg: _Arg) -> _Result:
         executor = self._executor
         try:
-            return executor.submit(_embed, data).result()
+            return executor.submit(task, arg).result()
         except BrokenProcessPool as exc:
             self._replace(executor)
             log.error("face worker process died; pool restarted", extra={"fields": {"error": str(exc)}})
-            raise FacefleetError(ErrorCode.UNAVAILABLE,
-                                 "The face model worker stopped while handling this image; try again.") from exc
+            raise FacefleetError(
+                ErrorCode.UNAVAILABLE, "The face model worker stopped while handling this image; try again."
+            ) from exc
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         with self._lock:

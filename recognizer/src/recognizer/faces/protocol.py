@@ -38,6 +38,10 @@ class Embedder(Protocol):
         """Decode, detect, align and embed; raises FacefleetError (not_an_image, no_face, ...)."""
         ...
 
+    def embed_many(self, images: list[bytes]) -> list[Face]:
+        """`embed` for several uploads, their chips in one forward pass; the first refusal raises."""
+        ...
+
     def close(self) -> None:
         """Release what the embedder holds (worker processes); a no-op in process."""
         ...
