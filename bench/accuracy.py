@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 
 from bench import deepface_baseline as dfb
-from recognizer.calibration import lfw
 from bench.harness import SHARED, log, parser, ratio, save_figure, write_result
+from recognizer.calibration import lfw
 from recognizer.calibration.verification import best_accuracy_threshold, bootstrap_tar_at_far, rates, tar_at_far
 
 MAX_FAR = 0.005
@@ -49,12 +49,14 @@ EQUIVALENCE_PAIRS = 20
 
 
 # -- LFW sets ----------------------------------------------------------------------------------
-def held_subset(root: Path, train: list[lfw.Pair], *, people: int, genuine: int,
-                calibrate_impostors: int) -> tuple[list[lfw.Pair], list[lfw.Pair], int]:
+def held_subset(
+    root: Path, train: list[lfw.Pair], *, people: int, genuine: int, calibrate_impostors: int
+) -> tuple[list[lfw.Pair], list[lfw.Pair], int]:
     """(impostors, genuines, pool size): all pairs among `people` held-out pool images, and
     `genuine` held-out genuine pairs, drawn from `make calibrate`'s held-out set."""
-    held = lfw.held_out(root, lfw.people_in(train), seed=SEED,
-                        impostor_pairs=min(calibrate_impostors, _max_pairs(root, train)))
+    held = lfw.held_out(
+        root, lfw.people_in(train), seed=SEED, impostor_pairs=min(calibrate_impostors, _max_pairs(root, train))
+    )
     pool = sorted({r for p in held.impostors for r in (p.a, p.b)})
     rng = random.Random(SEED + 1)
     chosen = sorted(rng.sample(pool, min(people, len(pool))))
@@ -84,13 +86,24 @@ def scores(d: np.ndarray, same: np.ndarray, threshold: float, *, boot_rounds: in
     g, i = d[same], d[~same]
     tar1, t1 = tar_at_far(g, i, 0.01)
     out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(r).items()}
-    out.update({"tar_at_far_1pct": tar1, "threshold_at_far_1pct": t1,
-                "tar_at_far_1pct_ci": list(bootstrap_tar_at_far(g, i, 0.01, seed=SEED, rounds=boot_rounds))})
+    out.update(
+        {
+            "tar_at_far_1pct": tar1,
+            "threshold_at_far_1pct": t1,
+            "tar_at_far_1pct_ci": list(bootstrap_tar_at_far(g, i, 0.01, seed=SEED, rounds=boot_rounds)),
+        }
+    )
     if len(i) >= 1000:
         tar01, t01 = tar_at_far(g, i, 0.001)
-        out.update({"tar_at_far_0.1pct": tar01, "threshold_at_far_0.1pct": t01,
-                    "tar_at_far_0.1pct_ci": list(bootstrap_tar_at_far(g, i, 0.001, seed=SEED,
-                                                                      rounds=min(boot_rounds, 500)))})
+        out.update(
+            {
+                "tar_at_far_0.1pct": tar01,
+                "threshold_at_far_0.1pct": t01,
+                "tar_at_far_0.1pct_ci": list(
+                    bootstrap_tar_at_far(g, i, 0.001, seed=SEED, rounds=min(boot_rounds, 500))
+                ),
+            }
+        )
     return out
 
 
@@ -98,8 +111,9 @@ def scores(d: np.ndarray, same: np.ndarray, threshold: float, *, boot_rounds: in
 OWN_LFW_CACHE = lfw.ROOT / ".cache" / "bench" / "lfw"
 
 
-def facefleet_embeddings(rels: set[str], cfg: lfw.PipelineConfig, root: Path, processes: int,
-                         own_dir: Path = OWN_LFW_CACHE, chunk: int = 400) -> lfw.Embedded:
+def facefleet_embeddings(
+    rels: set[str], cfg: lfw.PipelineConfig, root: Path, processes: int, own_dir: Path = OWN_LFW_CACHE, chunk: int = 400
+) -> lfw.Embedded:
     """calibration.lfw's embeddings of `rels`: read from `make calibrate`'s cache (.cache/lfw) when
     there, the rest computed with calibration.lfw into this suite's own cache file (.cache/bench/lfw,
     so two runs never overwrite each other's file), from the END of the sorted list in chunks, so
@@ -109,7 +123,12 @@ def facefleet_embeddings(rels: set[str], cfg: lfw.PipelineConfig, root: Path, pr
 
     def take(e: lfw.Embedded) -> None:
         for r in rels & set(e.vectors):
-            out.vectors[r], out.status[r], out.boxes[r], out.seconds[r] = e.vectors[r], e.status[r], e.boxes[r], e.seconds[r]
+            out.vectors[r], out.status[r], out.boxes[r], out.seconds[r] = (
+                e.vectors[r],
+                e.status[r],
+                e.boxes[r],
+                e.seconds[r],
+            )
 
     take(shared)
     own_cache = partial(lfw.Cache, directory=own_dir)
@@ -129,8 +148,9 @@ def facefleet_embeddings(rels: set[str], cfg: lfw.PipelineConfig, root: Path, pr
     return out
 
 
-def facefleet_lfw(root: Path, train, test, h_imp, h_gen, processes: int,
-                  own_dir: Path = OWN_LFW_CACHE) -> tuple[dict[str, Any], dict]:
+def facefleet_lfw(
+    root: Path, train, test, h_imp, h_gen, processes: int, own_dir: Path = OWN_LFW_CACHE
+) -> tuple[dict[str, Any], dict]:
     from recognizer.faces import metric
 
     cfg = lfw.PipelineConfig()
@@ -147,16 +167,20 @@ def facefleet_lfw(root: Path, train, test, h_imp, h_gen, processes: int,
         "pipeline": {**asdict(cfg), "model": metric.MODEL_NAME, "metric": metric.METRIC},
         "threshold_chosen_on_devtrain": chosen,
         "committed_default_threshold": metric.DEFAULT_THRESHOLD,
-        "devtrain": {k: v for k, v in scores(d_tr, s_tr, chosen, boot_rounds=200).items()
-                     if k in ("accuracy", "far", "tar")},
+        "devtrain": {
+            k: v for k, v in scores(d_tr, s_tr, chosen, boot_rounds=200).items() if k in ("accuracy", "far", "tar")
+        },
         "devtest": scores(d_te, s_te, chosen),
-        "devtest_at_committed_default": {k: v for k, v in scores(d_te, s_te, metric.DEFAULT_THRESHOLD, boot_rounds=10).items()
-                                         if k in ("accuracy", "accuracy_ci", "far", "tar")},
+        "devtest_at_committed_default": {
+            k: v
+            for k, v in scores(d_te, s_te, metric.DEFAULT_THRESHOLD, boot_rounds=10).items()
+            if k in ("accuracy", "accuracy_ci", "far", "tar")
+        },
         "held_out": scores(d_h, s_h, chosen),
         "faces_found_devtest_images": emb.counts(test_imgs),
         "no_face_images_devtest": sum(1 for r in test_imgs if emb.status[r] == "centre_box"),
         "no_face_scoring": "a fixed centre box (the median detected box) is embedded instead (calibration.lfw); "
-                           "the face nearest the centre is used when several are detected",
+        "the face nearest the centre is used when several are detected",
         "seconds_per_image_p50": float(np.median([emb.seconds[r] for r in rels])),
     }
     return out, {"devtest": (d_te, s_te), "held_out": (d_h, s_h)}
@@ -171,18 +195,28 @@ def calibration_full_held_out() -> dict[str, Any] | None:
         return None
     c = json.loads(path.read_text())
     h = c.get("held_out", {})
-    return {"source": "bench/results/calibration.json", "git_rev": c.get("git_rev"),
-            "impostor_pairs": h.get("n_impostor"), "genuine_pairs": h.get("n_genuine"),
-            "tar_at_far_0.1pct": h.get("tar_at_far_0.1pct"), "tar_at_far_0.1pct_ci": h.get("tar_at_far_0.1pct_ci")}
+    return {
+        "source": "bench/results/calibration.json",
+        "git_rev": c.get("git_rev"),
+        "impostor_pairs": h.get("n_impostor"),
+        "genuine_pairs": h.get("n_genuine"),
+        "tar_at_far_0.1pct": h.get("tar_at_far_0.1pct"),
+        "tar_at_far_0.1pct_ci": h.get("tar_at_far_0.1pct_ci"),
+    }
 
 
 # -- the DeepFace baseline on LFW ------------------------------------------------------------
 def baseline_lfw(root: Path, test, h_imp, h_gen, processes: int, cache_dir: Path) -> tuple[dict[str, Any], dict]:
     thr = dfb.threshold()
     t0 = time.time()
-    res = dfb.run_cached("verify-lfw", dfb.verify_pair,
-                         [(f"{p.a}|{p.b}", (str(root / p.a), str(root / p.b))) for p in test],
-                         processes=processes, cache_dir=cache_dir, what="DevTest pairs (DeepFace.verify)")
+    res = dfb.run_cached(
+        "verify-lfw",
+        dfb.verify_pair,
+        [(f"{p.a}|{p.b}", (str(root / p.a), str(root / p.b))) for p in test],
+        processes=processes,
+        cache_dir=cache_dir,
+        what="DevTest pairs (DeepFace.verify)",
+    )
     verify_s = time.time() - t0
     d_te = np.array([np.inf if res[f"{p.a}|{p.b}"][0] is None else res[f"{p.a}|{p.b}"][0] for p in test])
     s_te = np.array([p.same for p in test])
@@ -191,8 +225,14 @@ def baseline_lfw(root: Path, test, h_imp, h_gen, processes: int, cache_dir: Path
     # held-out (and the equivalence check): one DeepFace.represent per image
     check = [p for p in test if res[f"{p.a}|{p.b}"][1] is None][:EQUIVALENCE_PAIRS]
     imgs = sorted({r for p in h_imp + h_gen + check for r in (p.a, p.b)})
-    reps = dfb.run_cached("represent-lfw", dfb.represent_image, [(r, str(root / r)) for r in imgs],
-                          processes=processes, cache_dir=cache_dir, what="held-out images (DeepFace.represent)")
+    reps = dfb.run_cached(
+        "represent-lfw",
+        dfb.represent_image,
+        [(r, str(root / r)) for r in imgs],
+        processes=processes,
+        cache_dir=cache_dir,
+        what="held-out images (DeepFace.represent)",
+    )
     vec = {r: reps[r][0] for r in imgs}
     diffs = [abs(dfb.pair_distance(vec[p.a], vec[p.b]) - res[f"{p.a}|{p.b}"][0]) for p in check]
     pairs = h_gen + h_imp
@@ -206,7 +246,7 @@ def baseline_lfw(root: Path, test, h_imp, h_gen, processes: int, cache_dir: Path
         "devtest_pairs_with_no_face": len(errors),
         "devtest_no_face_detail": {e: errors.count(e) for e in sorted(set(errors))},
         "no_face_scoring": "verify raises ValueError (enforce_detection=True); the pair is scored as a rejection "
-                           "(distance +inf): a false reject for a genuine pair, a correct reject for an impostor",
+        "(distance +inf): a false reject for a genuine pair, a correct reject for an impostor",
         "held_out": scores(d_h, s_h, thr),
         "held_out_images_with_no_face": sum(1 for r in held_imgs if not vec[r]),
         "represent_vs_verify_max_abs_diff": max(diffs) if diffs else None,
@@ -230,8 +270,11 @@ def small_sets(faces_dir: Path) -> dict[str, list[tuple[str, str]]]:
         if tsv.is_file():
             lines = tsv.read_text().splitlines()
             head = lines[0].split("\t")
-            ci, cp = (head.index("cluster_id"), head.index("image")) if "cluster_id" in head else (
-                head.index("identity"), head.index("path"))
+            ci, cp = (
+                (head.index("cluster_id"), head.index("image"))
+                if "cluster_id" in head
+                else (head.index("identity"), head.index("path"))
+            )
             for line in lines[1:]:
                 f = line.split("\t")
                 if len(f) > max(ci, cp) and not f[ci].startswith("MULTI"):
@@ -269,21 +312,37 @@ def sanity_table(sets: dict[str, list[tuple[str, str]]], processes: int, cache_d
             except FacefleetError as exc:
                 ff[path] = None
                 ff_err[exc.code.value] = ff_err.get(exc.code.value, 0) + 1
-        reps = dfb.run_cached("represent-small", dfb.represent_image, [(p, p) for p, _ in rows],
-                              processes=processes, cache_dir=cache_dir, what=f"{name} images")
+        reps = dfb.run_cached(
+            "represent-small",
+            dfb.represent_image,
+            [(p, p) for p, _ in rows],
+            processes=processes,
+            cache_dir=cache_dir,
+            what=f"{name} images",
+        )
         pairs = list(itertools.combinations(rows, 2))
         same = np.array([a[1] == b[1] for a, b in pairs], dtype=bool)
-        d_f = np.array([np.inf if ff[a[0]] is None or ff[b[0]] is None else metric.distance(ff[a[0]], ff[b[0]])
-                        for a, b in pairs])
+        d_f = np.array(
+            [np.inf if ff[a[0]] is None or ff[b[0]] is None else metric.distance(ff[a[0]], ff[b[0]]) for a, b in pairs]
+        )
         d_b = np.array([dfb.pair_distance(reps[a[0]][0], reps[b[0]][0]) for a, b in pairs])
         rf, rb = rates(d_f, same, metric.DEFAULT_THRESHOLD), rates(d_b, same, thr_b)
-        out.append({
-            "set": name, "images": len(rows), "identities": len({i for _, i in rows}),
-            "genuine_pairs": int(same.sum()), "impostor_pairs": int((~same).sum()),
-            "facefleet": {"accuracy": rf.accuracy, "tar": rf.tar, "far": rf.far, "image_errors": ff_err},
-            "deepface_verify": {"accuracy": rb.accuracy, "tar": rb.tar, "far": rb.far,
-                                "images_without_face": sum(1 for p, _ in rows if not reps[p][0])},
-        })
+        out.append(
+            {
+                "set": name,
+                "images": len(rows),
+                "identities": len({i for _, i in rows}),
+                "genuine_pairs": int(same.sum()),
+                "impostor_pairs": int((~same).sum()),
+                "facefleet": {"accuracy": rf.accuracy, "tar": rf.tar, "far": rf.far, "image_errors": ff_err},
+                "deepface_verify": {
+                    "accuracy": rb.accuracy,
+                    "tar": rb.tar,
+                    "far": rb.far,
+                    "images_without_face": sum(1 for p, _ in rows if not reps[p][0]),
+                },
+            }
+        )
     return out
 
 
@@ -297,7 +356,8 @@ def build_tiny_lfw(root: Path) -> Path:
 
     F = test_faces()
     people = {
-        "Eileen_Collins": frames.face_crop("astronaut"), "Grace_Hopper": frames.face_crop("hopper"),
+        "Eileen_Collins": frames.face_crop("astronaut"),
+        "Grace_Hopper": frames.face_crop("hopper"),
         "Held_Astronaut": frames.face_crop("astronaut").transpose(Image.FLIP_LEFT_RIGHT),
         "Held_Hopper": frames.face_crop("hopper").transpose(Image.FLIP_LEFT_RIGHT),
         "Held_Nobody": Image.new("RGB", (250, 250), (120, 120, 120)),
@@ -308,14 +368,21 @@ def build_tiny_lfw(root: Path) -> Path:
         for i, kw in enumerate(({}, {"brightness": 1.1}, {"scale": 0.95, "shift": (4, 2)}), 1):
             v = F.variant(img.resize((250, 250)), **{"scale": 1.0, "shift": (0, 0), "brightness": 1.0, **kw})
             v.save(d / f"{name}_{i:04d}.jpg", quality=92)
-    (root / "pairsDevTrain.txt").write_text("2\nEileen_Collins\t1\t2\nGrace_Hopper\t1\t3\n"
-                                           "Eileen_Collins\t1\tGrace_Hopper\t2\nEileen_Collins\t3\tGrace_Hopper\t1\n")
-    (root / "pairsDevTest.txt").write_text("2\nEileen_Collins\t2\t3\nGrace_Hopper\t2\t3\n"
-                                          "Eileen_Collins\t2\tGrace_Hopper\t3\nGrace_Hopper\t1\tEileen_Collins\t3\n")
+    (root / "pairsDevTrain.txt").write_text(
+        "2\nEileen_Collins\t1\t2\nGrace_Hopper\t1\t3\n"
+        "Eileen_Collins\t1\tGrace_Hopper\t2\nEileen_Collins\t3\tGrace_Hopper\t1\n"
+    )
+    (root / "pairsDevTest.txt").write_text(
+        "2\nEileen_Collins\t2\t3\nGrace_Hopper\t2\t3\n"
+        "Eileen_Collins\t2\tGrace_Hopper\t3\nGrace_Hopper\t1\tEileen_Collins\t3\n"
+    )
     faces = root / "faces" / "openface"
     faces.mkdir(parents=True, exist_ok=True)
-    for name, img in (("astronaut-1", people["Eileen_Collins"]), ("astronaut-2", people["Held_Astronaut"]),
-                      ("hopper-1", people["Grace_Hopper"])):
+    for name, img in (
+        ("astronaut-1", people["Eileen_Collins"]),
+        ("astronaut-2", people["Held_Astronaut"]),
+        ("hopper-1", people["Grace_Hopper"]),
+    ):
         img.save(faces / f"{name}.jpg", quality=92)
     return root
 
@@ -328,8 +395,10 @@ def plot_roc(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: 
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    for ax, part, title in ((axes[0], "devtest", "LFW pairsDevTest (500 + 500 pairs)"),
-                            (axes[1], "held_out", "LFW held-out people (>= 10,000 impostor pairs)")):
+    for ax, part, title in (
+        (axes[0], "devtest", "LFW pairsDevTest (500 + 500 pairs)"),
+        (axes[1], "held_out", "LFW held-out people (>= 10,000 impostor pairs)"),
+    ):
         for label, c in curves.items():
             d, same = c[part]
             far, tar = roc(d, same)
@@ -369,13 +438,17 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     train = lfw.read_pairs(root / "pairsDevTrain.txt")
     test = lfw.read_pairs(root / "pairsDevTest.txt")
-    h_imp, h_gen, held_people = held_subset(root, train, people=people, genuine=genuine,
-                                            calibrate_impostors=CALIBRATE_IMPOSTORS)
-    log(f"LFW View 1: {len(train)} DevTrain, {len(test)} DevTest pairs; held-out subset {len(h_imp)} impostor + "
-        f"{len(h_gen)} genuine pairs")
+    h_imp, h_gen, held_people = held_subset(
+        root, train, people=people, genuine=genuine, calibrate_impostors=CALIBRATE_IMPOSTORS
+    )
+    log(
+        f"LFW View 1: {len(train)} DevTrain, {len(test)} DevTest pairs; held-out subset {len(h_imp)} impostor + "
+        f"{len(h_gen)} genuine pairs"
+    )
 
-    ff, ff_curves = facefleet_lfw(root, train, test, h_imp, h_gen, processes,
-                                  cache_dir / "lfw" if args.tiny else OWN_LFW_CACHE)
+    ff, ff_curves = facefleet_lfw(
+        root, train, test, h_imp, h_gen, processes, cache_dir / "lfw" if args.tiny else OWN_LFW_CACHE
+    )
     log("facefleet scored; now the DeepFace.verify baseline")
     bl, bl_curves = baseline_lfw(root, test, h_imp, h_gen, processes, cache_dir)
     log("baseline scored; now the small labelled sets")
@@ -383,46 +456,72 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    plot_roc({"facefleet (dlib HOG + 5-point chip, Euclidean)": ff_curves,
-              'DeepFace.verify(model_name="Dlib") defaults': bl_curves}, out / "accuracy_roc.png")
+    plot_roc(
+        {
+            "facefleet (dlib HOG + 5-point chip, Euclidean)": ff_curves,
+            'DeepFace.verify(model_name="Dlib") defaults': bl_curves,
+        },
+        out / "accuracy_roc.png",
+    )
     fd, bd = ff["devtest"], bl["devtest"]
     fh, bh = ff["held_out"], bl["held_out"]
     comparison = {
-        "devtest_accuracy": {"facefleet": fd["accuracy"], "deepface_verify": bd["accuracy"],
-                             "error_rate_ratio_baseline_over_facefleet": ratio(1 - bd["accuracy"], 1 - fd["accuracy"])},
-        "devtest_tar_at_far_1pct": {"facefleet": fd["tar_at_far_1pct"], "deepface_verify": bd["tar_at_far_1pct"]},
-        "held_out_tar_at_far_0.1pct": {"facefleet": fh.get("tar_at_far_0.1pct"),
-                                       "deepface_verify": bh.get("tar_at_far_0.1pct")},
-    }
-    write_result(out, "accuracy", {
-        "tiny": args.tiny,
-        "protocol": {
-            "data": "LFW View 1" if not args.tiny else "tiny LFW-shaped set built from the test faces",
-            "choose_on": "pairsDevTrain.txt (facefleet only; the baseline keeps its default 0.07)",
-            "report_on": "pairsDevTest.txt", "max_far_rule": MAX_FAR,
-            "held_out": {"people_not_in_devtrain": held_people, "subset_people": people, "seed": SEED,
-                         "impostor_pairs": len(h_imp), "genuine_pairs": len(h_gen),
-                         "drawn": "make calibrate's held-out set (calibration.lfw.held_out, same seed); a seeded sample of "
-                                  f"{people} of its one-image-per-person pool gives every impostor pair among them; a "
-                                  f"seeded sample of {genuine} of its genuine pairs"},
+        "devtest_accuracy": {
+            "facefleet": fd["accuracy"],
+            "deepface_verify": bd["accuracy"],
+            "error_rate_ratio_baseline_over_facefleet": ratio(1 - bd["accuracy"], 1 - fd["accuracy"]),
         },
-        "facefleet": ff,
-        "deepface_verify": bl,
-        "facefleet_full_held_out_from_calibration": None if args.tiny else calibration_full_held_out(),
-        "comparison": comparison,
-        "sanity_sets": table,
-        "plots": ["accuracy_roc.png"],
-        "elapsed_s": round(time.time() - started, 1),
-    })
-    print(f"\nDevTest accuracy: facefleet {100 * fd['accuracy']:.2f}% vs DeepFace.verify {100 * bd['accuracy']:.2f}% "
-          f"(error rate {comparison['devtest_accuracy']['error_rate_ratio_baseline_over_facefleet']}x lower)")
+        "devtest_tar_at_far_1pct": {"facefleet": fd["tar_at_far_1pct"], "deepface_verify": bd["tar_at_far_1pct"]},
+        "held_out_tar_at_far_0.1pct": {
+            "facefleet": fh.get("tar_at_far_0.1pct"),
+            "deepface_verify": bh.get("tar_at_far_0.1pct"),
+        },
+    }
+    write_result(
+        out,
+        "accuracy",
+        {
+            "tiny": args.tiny,
+            "protocol": {
+                "data": "LFW View 1" if not args.tiny else "tiny LFW-shaped set built from the test faces",
+                "choose_on": "pairsDevTrain.txt (facefleet only; the baseline keeps its default 0.07)",
+                "report_on": "pairsDevTest.txt",
+                "max_far_rule": MAX_FAR,
+                "held_out": {
+                    "people_not_in_devtrain": held_people,
+                    "subset_people": people,
+                    "seed": SEED,
+                    "impostor_pairs": len(h_imp),
+                    "genuine_pairs": len(h_gen),
+                    "drawn": "make calibrate's held-out set (calibration.lfw.held_out, same seed); a seeded sample of "
+                    f"{people} of its one-image-per-person pool gives every impostor pair among them; a "
+                    f"seeded sample of {genuine} of its genuine pairs",
+                },
+            },
+            "facefleet": ff,
+            "deepface_verify": bl,
+            "facefleet_full_held_out_from_calibration": None if args.tiny else calibration_full_held_out(),
+            "comparison": comparison,
+            "sanity_sets": table,
+            "plots": ["accuracy_roc.png"],
+            "elapsed_s": round(time.time() - started, 1),
+        },
+    )
+    print(
+        f"\nDevTest accuracy: facefleet {100 * fd['accuracy']:.2f}% vs DeepFace.verify {100 * bd['accuracy']:.2f}% "
+        f"(error rate {comparison['devtest_accuracy']['error_rate_ratio_baseline_over_facefleet']}x lower)"
+    )
     print(f"DevTest TAR@FAR=1%: {100 * fd['tar_at_far_1pct']:.2f}% vs {100 * bd['tar_at_far_1pct']:.2f}%")
     if "tar_at_far_0.1pct" in fh:
-        print(f"held-out TAR@FAR=0.1% ({len(h_imp):,} impostor pairs): {100 * fh['tar_at_far_0.1pct']:.2f}% vs "
-              f"{100 * bh['tar_at_far_0.1pct']:.2f}%")
+        print(
+            f"held-out TAR@FAR=0.1% ({len(h_imp):,} impostor pairs): {100 * fh['tar_at_far_0.1pct']:.2f}% vs "
+            f"{100 * bh['tar_at_far_0.1pct']:.2f}%"
+        )
     for row in table:
-        print(f"{row['set']:<17} {row['images']:>3} images  facefleet acc {100 * row['facefleet']['accuracy']:.1f}%  "
-              f"verify acc {100 * row['deepface_verify']['accuracy']:.1f}%")
+        print(
+            f"{row['set']:<17} {row['images']:>3} images  facefleet acc {100 * row['facefleet']['accuracy']:.1f}%  "
+            f"verify acc {100 * row['deepface_verify']['accuracy']:.1f}%"
+        )
     tmp.cleanup()
     return 0
 

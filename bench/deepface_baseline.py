@@ -102,18 +102,28 @@ class JsonCache:
         tmp.replace(self.path)
 
 
-def run_cached(kind: str, fn: Callable[[Any], Any], items: Iterable[tuple[str, Any]], *, processes: int,
-               cache_dir: Path = CACHE_DIR, what: str = "items") -> dict[str, Any]:
+def run_cached(
+    kind: str,
+    fn: Callable[[Any], Any],
+    items: Iterable[tuple[str, Any]],
+    *,
+    processes: int,
+    cache_dir: Path = CACHE_DIR,
+    what: str = "items",
+) -> dict[str, Any]:
     """Map `fn` over the (key, argument) items not cached yet, in a process pool; all results by key."""
     cache = JsonCache(kind, cache_dir)
     items = list(items)
     todo = [(k, a) for k, a in items if k not in cache.data]
     if todo:
-        log(f"DeepFace baseline: {len(todo)} {what} to compute ({len(items) - len(todo)} cached), "
-            f"{processes} processes")
+        log(
+            f"DeepFace baseline: {len(todo)} {what} to compute ({len(items) - len(todo)} cached), {processes} processes"
+        )
         t0 = time.time()
         with ProcessPoolExecutor(max_workers=processes, initializer=_init_worker) as pool:
-            for n, ((key, _), res) in enumerate(zip(todo, pool.map(fn, [a for _, a in todo], chunksize=4)), 1):
+            for n, ((key, _), res) in enumerate(
+                zip(todo, pool.map(fn, [a for _, a in todo], chunksize=4), strict=True), 1
+            ):
                 cache.data[key] = res
                 if n % 100 == 0:
                     cache.save()

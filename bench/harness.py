@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +29,21 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 TESTS = ROOT / "tests"
 SHARED = ROOT.parent / "shared"
-DISTS = ("deepface", "dlib-bin", "face-recognition-models", "numpy", "opencv-contrib-python-headless",
-         "pillow", "fastapi", "uvicorn", "pymongo", "httpx", "streamlit", "streamlit-webrtc", "pandas")
+DISTS = (
+    "deepface",
+    "dlib-bin",
+    "face-recognition-models",
+    "numpy",
+    "opencv-contrib-python-headless",
+    "pillow",
+    "fastapi",
+    "uvicorn",
+    "pymongo",
+    "httpx",
+    "streamlit",
+    "streamlit-webrtc",
+    "pandas",
+)
 
 os.environ.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
 
@@ -49,8 +61,14 @@ def git_rev() -> str:
 
 def write_result(out: Path, name: str, data: dict[str, Any]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    doc = {"suite": name, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-           "git_rev": git_rev(), "machine": machine(), "versions": versions(), **data}
+    doc = {
+        "suite": name,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_rev": git_rev(),
+        "machine": machine(),
+        "versions": versions(),
+        **data,
+    }
     path = out / f"{name}.json"
     path.write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
     print(f"wrote {path}")
@@ -78,8 +96,11 @@ def _json_default(o: Any) -> Any:
 # -- command line shared by the suites -------------------------------------------------------
 def parser(doc: str | None) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0])
-    ap.add_argument("--tiny", action="store_true",
-                    help="a few seconds on tiny inputs (what `make test` runs so the suite cannot rot)")
+    ap.add_argument(
+        "--tiny",
+        action="store_true",
+        help="a few seconds on tiny inputs (what `make test` runs so the suite cannot rot)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder for <suite>.json and plots")
     return ap
 
@@ -119,9 +140,15 @@ def summary_ms(seconds: Iterable[float]) -> dict[str, float | int]:
     xs = [1000 * s for s in seconds]
     if not xs:
         return {"n": 0}
-    return {"n": len(xs), "p50_ms": round(pctl(xs, 50), 2), "p95_ms": round(pctl(xs, 95), 2),
-            "p99_ms": round(pctl(xs, 99), 2), "mean_ms": round(statistics.fmean(xs), 2),
-            "min_ms": round(min(xs), 2), "max_ms": round(max(xs), 2)}
+    return {
+        "n": len(xs),
+        "p50_ms": round(pctl(xs, 50), 2),
+        "p95_ms": round(pctl(xs, 95), 2),
+        "p99_ms": round(pctl(xs, 99), 2),
+        "mean_ms": round(statistics.fmean(xs), 2),
+        "min_ms": round(min(xs), 2),
+        "max_ms": round(max(xs), 2),
+    }
 
 
 def ratio(a: float, b: float) -> float | None:

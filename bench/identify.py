@@ -29,12 +29,12 @@ Writes identify.json and identify.png.
 from __future__ import annotations
 
 import gc
-from collections import Counter
 import os
 import secrets
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,21 @@ import httpx
 import numpy as np
 
 from bench import frames
-from bench.harness import start_database, start_recognizer, ROOT, Budget, log, mib, parser, ratio, rss_kb, stack, summary_ms, save_figure, write_result
+from bench.harness import (
+    ROOT,
+    Budget,
+    log,
+    mib,
+    parser,
+    ratio,
+    rss_kb,
+    save_figure,
+    stack,
+    start_database,
+    start_recognizer,
+    summary_ms,
+    write_result,
+)
 
 TARGET_ADDED_MS_AT_100K = 20.0
 SIGMA = 0.044  # per dimension: sqrt(128) * 0.044 = 0.50 expected distance from the seed
@@ -93,7 +107,7 @@ class SyntheticRepository:
 
     def all_embeddings(self):
         for i in range(len(self.matrix)):
-            yield f"synthetic-{i:07d}", f"{i:024x}", self.model, self.matrix[i:i + 1]
+            yield f"synthetic-{i:07d}", f"{i:024x}", self.model, self.matrix[i : i + 1]
 
 
 def per_user_bytes(snap: Any) -> float:
@@ -101,7 +115,9 @@ def per_user_bytes(snap: Any) -> float:
     (the strings' sizes sampled over the first 1,000 users)."""
     n = max(1, len(snap.users))
     k = min(n, 1000)
-    strings = sum(sys.getsizeof(u) + sys.getsizeof(i) for u, i in zip(snap.users[:k], snap.uids[:k])) * n / k
+    strings = (
+        sum(sys.getsizeof(u) + sys.getsizeof(i) for u, i in zip(snap.users[:k], snap.uids[:k], strict=True)) * n / k
+    )
     arrays = snap.users.nbytes + snap.uids.nbytes + snap.starts.nbytes + snap.owner_of_row.nbytes + snap.sq_norms.nbytes
     return arrays + strings + sys.getsizeof(snap.where)
 
@@ -145,15 +161,24 @@ def index_scaling(sizes: list[int], real: np.ndarray, probes: np.ndarray, max_se
             alt.append(time.perf_counter() - t0)
             agree &= snap.users[snap.owner_of_row[i]] == hit.username and abs(d - hit.distance) < 1e-3
         s, a = summary_ms(times), summary_ms(alt)
-        rows.append({
-            "users": n, "reload_s": round(load_s, 2), "searches": budget.count,
-            "search": s, "full_scan": a, "full_scan_over_search_p50": ratio(a["p50_ms"], s["p50_ms"]),
-            "same_answers_as_full_scan": bool(agree),
-            "matrix_mib": round(snap.matrix.nbytes / 2**20, 1), "owners_mib": round(owners_bytes / 2**20, 1),
-            "rss_growth_mib": mib((rss1 or 0) - (rss0 or 0)),
-        })
-        log(f"index {n:>9,} users: search p50 {s['p50_ms']} ms (full scan {a['p50_ms']} ms), reload {load_s:.1f} s, "
-            f"matrix {rows[-1]['matrix_mib']} MiB")
+        rows.append(
+            {
+                "users": n,
+                "reload_s": round(load_s, 2),
+                "searches": budget.count,
+                "search": s,
+                "full_scan": a,
+                "full_scan_over_search_p50": ratio(a["p50_ms"], s["p50_ms"]),
+                "same_answers_as_full_scan": bool(agree),
+                "matrix_mib": round(snap.matrix.nbytes / 2**20, 1),
+                "owners_mib": round(owners_bytes / 2**20, 1),
+                "rss_growth_mib": mib((rss1 or 0) - (rss0 or 0)),
+            }
+        )
+        log(
+            f"index {n:>9,} users: search p50 {s['p50_ms']} ms (full scan {a['p50_ms']} ms), reload {load_s:.1f} s, "
+            f"matrix {rows[-1]['matrix_mib']} MiB"
+        )
         del idx, snap, matrix
     return rows
 
@@ -176,14 +201,21 @@ def _embed(jpeg: bytes) -> np.ndarray:
     return FaceEmbedder.load().embed(jpeg).embedding
 
 
-def seed_users(mongo_url: str, db_name: str, embedding_key: str, matrix: np.ndarray, *, batch: int = 2000,
-               last: tuple[str, np.ndarray] | None = None) -> float:
+def seed_users(
+    mongo_url: str,
+    db_name: str,
+    embedding_key: str,
+    matrix: np.ndarray,
+    *,
+    batch: int = 2000,
+    last: tuple[str, np.ndarray] | None = None,
+) -> float:
     """Write N users into a recognizer's database exactly as the service encrypts them; seconds taken."""
-    from recognizer.faces import metric
-    from recognizer.storage import EmbeddingCipher, Repository
-
     from pymongo import MongoClient
     from pymongo.write_concern import WriteConcern
+
+    from recognizer.faces import metric
+    from recognizer.storage import EmbeddingCipher, Repository
 
     t0 = time.perf_counter()
     repo = Repository(mongo_url, db_name, EmbeddingCipher(embedding_key), timeout_ms=3000)
@@ -198,12 +230,13 @@ def seed_users(mongo_url: str, db_name: str, embedding_key: str, matrix: np.ndar
             shim = _Collect()
             repo.users = shim  # type: ignore[assignment]
             for i in range(start, min(start + batch, len(matrix))):
-                repo.create_user(names[i], matrix[i:i + 1], model=metric.MODEL_NAME, consent=True)
+                repo.create_user(names[i], matrix[i : i + 1], model=metric.MODEL_NAME, consent=True)
             users.insert_many(shim.docs, ordered=False)
         repo.users = users
         if last is not None:  # inserted last: the worst case for a database that scans
-            repo.create_user(last[0], np.asarray(last[1], np.float32).reshape(1, -1), model=metric.MODEL_NAME,
-                             consent=True)
+            repo.create_user(
+                last[0], np.asarray(last[1], np.float32).reshape(1, -1), model=metric.MODEL_NAME, consent=True
+            )
         repo.bump_version()
     finally:
         repo.close()
@@ -211,16 +244,20 @@ def seed_users(mongo_url: str, db_name: str, embedding_key: str, matrix: np.ndar
     return time.perf_counter() - t0
 
 
-def http_scaling(sizes: list[int], real: np.ndarray, tmp: Path, rounds: int, max_seconds: float,
-                 seed_budget_s: float) -> list[dict[str, Any]]:
+def http_scaling(
+    sizes: list[int], real: np.ndarray, tmp: Path, rounds: int, max_seconds: float, seed_budget_s: float
+) -> list[dict[str, Any]]:
     S = stack()
     probe_img = frames.jpeg_bytes(frames.frame((640, 480), probe=True))
     enrol_img = frames.jpeg_bytes(frames.frame((640, 480)))
     rows: list[dict[str, Any]] = []
-    with start_database(tmp / "db") as db, \
-            start_recognizer(db.url, tmp / "rec-base") as base, base.client() as cb:
-        cb.post("/v1/users", headers=base.headers, data={"username": "bench-probe"},
-                files=[("images", ("e.jpg", enrol_img))]).raise_for_status()
+    with start_database(tmp / "db") as db, start_recognizer(db.url, tmp / "rec-base") as base, base.client() as cb:
+        cb.post(
+            "/v1/users",
+            headers=base.headers,
+            data={"username": "bench-probe"},
+            files=[("images", ("e.jpg", enrol_img))],
+        ).raise_for_status()
 
         def login(c, answers: Counter | None = None) -> float | None:
             """Seconds of a successful identify; other answers (e.g. 503 when the database is too
@@ -243,13 +280,20 @@ def http_scaling(sizes: list[int], real: np.ndarray, tmp: Path, rounds: int, max
             env = {**S.fresh_secrets(), "FACEFLEET_MONGO_DB": "bench_" + secrets.token_hex(4)}
             matrix = synthesise(real, n - 1, seed=n)
             log(f"seeding {n - 1:,} synthetic users + the probe's user (last) into the database")
-            seed_s = seed_users(db.url, env["FACEFLEET_MONGO_DB"], env["FACEFLEET_EMBEDDING_KEY"], matrix,
-                                last=("bench-probe", probe_vec))
+            seed_s = seed_users(
+                db.url,
+                env["FACEFLEET_MONGO_DB"],
+                env["FACEFLEET_EMBEDDING_KEY"],
+                matrix,
+                last=("bench-probe", probe_vec),
+            )
             del matrix
             try:
                 t0 = time.perf_counter()
-                with S.RecognizerServer.start_new(db.url, tmp / f"rec-{n}", env, wait_ready=False) as big, \
-                        big.client() as ck:
+                with (
+                    S.RecognizerServer.start_new(db.url, tmp / f"rec-{n}", env, wait_ready=False) as big,
+                    big.client() as ck,
+                ):
                     big.wait(ready=True, timeout_s=900)  # loading N users may take minutes on a busy machine
                     ready_s = time.perf_counter() - t0
                     answers: Counter = Counter()
@@ -259,27 +303,41 @@ def http_scaling(sizes: list[int], real: np.ndarray, tmp: Path, rounds: int, max
                     tb, tk = [], []
                     budget = Budget(rounds, max_seconds)
                     while budget.next():
-                        pair = ((cb, tb, base_answers), (ck, tk, answers)) if budget.count % 2 else \
-                            ((ck, tk, answers), (cb, tb, base_answers))
+                        pair = (
+                            ((cb, tb, base_answers), (ck, tk, answers))
+                            if budget.count % 2
+                            else ((ck, tk, answers), (cb, tb, base_answers))
+                        )
                         for c, acc, ans in pair:
                             dt = login(c, ans)
                             if dt is not None:
                                 acc.append(dt)
                     sb, sk = summary_ms(tb), summary_ms(tk)
                     if not tk or not tb:
-                        raise RuntimeError(f"no identify login succeeded with {n:,} users: {dict(answers)}; "
-                                           f"with 1 user on the same database server: {dict(base_answers)}")
-                    row = {"users": n, "seed_s": round(seed_s, 1), "start_to_ready_s": round(ready_s, 1),
-                           "logins_each": budget.count, "answers_with_n_users": dict(answers),
-                           "answers_with_1_user": dict(base_answers),
-                           "base_1_user": sb, "with_n_users": sk,
-                           "added_p50_ms": round(sk["p50_ms"] - sb["p50_ms"], 1),
-                           "added_mean_ms": round(sk["mean_ms"] - sb["mean_ms"], 1),
-                           "rss_base_mib": mib(rss_kb(base.proc.pid)), "rss_n_users_mib": mib(rss_kb(big.proc.pid))}
+                        raise RuntimeError(
+                            f"no identify login succeeded with {n:,} users: {dict(answers)}; "
+                            f"with 1 user on the same database server: {dict(base_answers)}"
+                        )
+                    row = {
+                        "users": n,
+                        "seed_s": round(seed_s, 1),
+                        "start_to_ready_s": round(ready_s, 1),
+                        "logins_each": budget.count,
+                        "answers_with_n_users": dict(answers),
+                        "answers_with_1_user": dict(base_answers),
+                        "base_1_user": sb,
+                        "with_n_users": sk,
+                        "added_p50_ms": round(sk["p50_ms"] - sb["p50_ms"], 1),
+                        "added_mean_ms": round(sk["mean_ms"] - sb["mean_ms"], 1),
+                        "rss_base_mib": mib(rss_kb(base.proc.pid)),
+                        "rss_n_users_mib": mib(rss_kb(big.proc.pid)),
+                    }
                     row["rss_added_mib"] = round(row["rss_n_users_mib"] - row["rss_base_mib"], 1)
                     rows.append(row)
-                    log(f"http {n:>9,} users: identify p50 {sk['p50_ms']} ms vs {sb['p50_ms']} ms with 1 user "
-                        f"(+{row['added_p50_ms']} ms), RSS +{row['rss_added_mib']} MiB, ready in {ready_s:.1f} s")
+                    log(
+                        f"http {n:>9,} users: identify p50 {sk['p50_ms']} ms vs {sb['p50_ms']} ms with 1 user "
+                        f"(+{row['added_p50_ms']} ms), RSS +{row['rss_added_mib']} MiB, ready in {ready_s:.1f} s"
+                    )
             except (RuntimeError, httpx.HTTPError) as exc:  # keep the sizes measured so far
                 log(f"http {n:,} users failed: {exc}")
                 rows.append({"users": n, "error": str(exc)[-800:]})
@@ -341,8 +399,10 @@ def find_scaling(sizes: list[int], tiny: bool, tmp: Path, reps: int, build_budge
             times.append(time.perf_counter() - t0)
         s = summary_ms(times)
         rows.append({"users": n, "first_call_s": round(first_s, 1), "store_was_cached": had_store, "warm": s})
-        log(f"DeepFace.find {n:>6,} images: warm p50 {s['p50_ms']} ms; first call {first_s:.1f} s"
-            f"{' (store cached)' if had_store else ''}")
+        log(
+            f"DeepFace.find {n:>6,} images: warm p50 {s['p50_ms']} ms; first call {first_s:.1f} s"
+            f"{' (store cached)' if had_store else ''}"
+        )
         if not had_store and first_s > build_budget_s:
             log("building the find store took too long: larger sizes skipped")
             break
@@ -366,7 +426,9 @@ def plot(index_rows, http_rows, find_rows, path: Path) -> None:
     http_rows = [r for r in http_rows if "with_n_users" in r and not r.get("answers_with_n_users", {}).keys() - {"200"}]
     if http_rows:
         n = [r["users"] for r in http_rows]
-        a1.plot(n, [max(0.05, r["added_p50_ms"]) for r in http_rows], "^-", label="HTTP identify, added vs 1 user (p50)")
+        a1.plot(
+            n, [max(0.05, r["added_p50_ms"]) for r in http_rows], "^-", label="HTTP identify, added vs 1 user (p50)"
+        )
         a2.plot(n, [max(0.1, r["rss_added_mib"]) for r in http_rows], "^-", label="recognizer RSS added")
     if find_rows:
         n = [r["users"] for r in find_rows]
@@ -395,8 +457,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiny:
         index_sizes, http_sizes, find_sizes, rounds = [1000], [20], [2], 2
     else:
-        index_sizes, http_sizes, find_sizes, rounds = (parse(args.index_sizes), parse(args.http_sizes),
-                                                       parse(args.find_sizes), args.rounds)
+        index_sizes, http_sizes, find_sizes, rounds = (
+            parse(args.index_sizes),
+            parse(args.http_sizes),
+            parse(args.find_sizes),
+            args.rounds,
+        )
     started = time.time()
     real, real_src = real_embeddings(args.tiny)
     probes = synthesise(real, 16, seed=99)
@@ -413,26 +479,38 @@ def main(argv: list[str] | None = None) -> int:
     for f in find_rows:
         h = at.get(f["users"])
         if h:
-            comparisons.append({"users": f["users"], "deepface_find_warm_p50_ms": f["warm"]["p50_ms"],
-                                "facefleet_http_identify_p50_ms": h["with_n_users"]["p50_ms"],
-                                "find_over_facefleet": ratio(f["warm"]["p50_ms"], h["with_n_users"]["p50_ms"])})
+            comparisons.append(
+                {
+                    "users": f["users"],
+                    "deepface_find_warm_p50_ms": f["warm"]["p50_ms"],
+                    "facefleet_http_identify_p50_ms": h["with_n_users"]["p50_ms"],
+                    "find_over_facefleet": ratio(f["warm"]["p50_ms"], h["with_n_users"]["p50_ms"]),
+                }
+            )
     args.out.mkdir(parents=True, exist_ok=True)
     plot(index_rows, http_rows, find_rows, args.out / "identify.png")
-    write_result(args.out, "identify", {
-        "tiny": args.tiny,
-        "synthesis": {"seeds": real_src, "sigma_per_dimension": SIGMA,
-                      "how": "each synthetic user = one real Dlib embedding + N(0, sigma^2 I) noise "
-                             "(~0.5 Euclidean from its seed); one face per user"},
-        "target_added_ms_at_100k": TARGET_ADDED_MS_AT_100K,
-        "index": index_rows,
-        "http": http_rows,
-        "http_added_ms_at_100k": None if at_100k is None else at_100k["added_p50_ms"],
-        "meets_target_at_100k": None if at_100k is None else at_100k["added_p50_ms"] < TARGET_ADDED_MS_AT_100K,
-        "deepface_find": find_rows,
-        "find_vs_facefleet": comparisons,
-        "plots": ["identify.png"],
-        "elapsed_s": round(time.time() - started, 1),
-    })
+    write_result(
+        args.out,
+        "identify",
+        {
+            "tiny": args.tiny,
+            "synthesis": {
+                "seeds": real_src,
+                "sigma_per_dimension": SIGMA,
+                "how": "each synthetic user = one real Dlib embedding + N(0, sigma^2 I) noise "
+                "(~0.5 Euclidean from its seed); one face per user",
+            },
+            "target_added_ms_at_100k": TARGET_ADDED_MS_AT_100K,
+            "index": index_rows,
+            "http": http_rows,
+            "http_added_ms_at_100k": None if at_100k is None else at_100k["added_p50_ms"],
+            "meets_target_at_100k": None if at_100k is None else at_100k["added_p50_ms"] < TARGET_ADDED_MS_AT_100K,
+            "deepface_find": find_rows,
+            "find_vs_facefleet": comparisons,
+            "plots": ["identify.png"],
+            "elapsed_s": round(time.time() - started, 1),
+        },
+    )
     return 0
 
 

@@ -26,7 +26,20 @@ from typing import Any
 import httpx
 
 from bench import frames
-from bench.harness import start_database, start_recognizer, log, mib, parser, peak_rss_kb, ratio, rss_kb, stack, summary_ms, save_figure, write_result
+from bench.harness import (
+    log,
+    mib,
+    parser,
+    peak_rss_kb,
+    ratio,
+    rss_kb,
+    save_figure,
+    stack,
+    start_database,
+    start_recognizer,
+    summary_ms,
+    write_result,
+)
 
 TARGET_EFFICIENCY = 0.8  # throughput >= 80% of single-request rate x cores
 
@@ -40,14 +53,28 @@ class LoadResult:
 
     def summary(self) -> dict[str, Any]:
         s = summary_ms(self.latencies)
-        return {"concurrency": self.concurrency, "seconds": round(self.seconds, 1), "ok": len(self.latencies),
-                "errors": sum(self.errors.values()), "error_kinds": dict(self.errors),
-                "throughput_per_s": round(len(self.latencies) / self.seconds, 3) if self.seconds else None,
-                "p50_ms": s.get("p50_ms"), "p99_ms": s.get("p99_ms"), "mean_ms": s.get("mean_ms")}
+        return {
+            "concurrency": self.concurrency,
+            "seconds": round(self.seconds, 1),
+            "ok": len(self.latencies),
+            "errors": sum(self.errors.values()),
+            "error_kinds": dict(self.errors),
+            "throughput_per_s": round(len(self.latencies) / self.seconds, 3) if self.seconds else None,
+            "p50_ms": s.get("p50_ms"),
+            "p99_ms": s.get("p99_ms"),
+            "mean_ms": s.get("mean_ms"),
+        }
 
 
-def run_load(url: str, probe: bytes, username: str | None, concurrency: int, seconds: float,
-             max_requests: int = 100_000, timeout_s: float = 60.0) -> LoadResult:
+def run_load(
+    url: str,
+    probe: bytes,
+    username: str | None,
+    concurrency: int,
+    seconds: float,
+    max_requests: int = 100_000,
+    timeout_s: float = 60.0,
+) -> LoadResult:
     """`concurrency` threads logging in back to back for `seconds` (and at most max_requests in all)."""
     res = LoadResult(concurrency, seconds)
     lock = threading.Lock()
@@ -64,8 +91,11 @@ def run_load(url: str, probe: bytes, username: str | None, concurrency: int, sec
                     sent[0] += 1
                 t0 = time.perf_counter()
                 try:
-                    r = c.post("/v1/login", data={"username": username} if username else {},
-                               files={"image": ("probe.jpg", probe)})
+                    r = c.post(
+                        "/v1/login",
+                        data={"username": username} if username else {},
+                        files={"image": ("probe.jpg", probe)},
+                    )
                     kind = None if r.status_code == 200 else f"{r.status_code} {_code(r)}"
                 except httpx.HTTPError as exc:
                     kind = type(exc).__name__
@@ -124,13 +154,22 @@ class RssSampler:
         out = {}
         for k, pid in self.pids.items():
             sampled = max((kb for _, kb in self.samples[k]), default=None)
-            out[k] = {"peak_sampled_mib": mib(sampled), "vm_hwm_mib": mib(peak_rss_kb(pid)),
-                      "last_mib": mib(self.samples[k][-1][1]) if self.samples[k] else None}
+            out[k] = {
+                "peak_sampled_mib": mib(sampled),
+                "vm_hwm_mib": mib(peak_rss_kb(pid)),
+                "last_mib": mib(self.samples[k][-1][1]) if self.samples[k] else None,
+            }
         return out
 
 
-def plot(levels: list[dict[str, Any]], single: float, cores: int, sampler: RssSampler, path: Path,
-         baseline: list[dict[str, Any]] | None = None) -> None:
+def plot(
+    levels: list[dict[str, Any]],
+    single: float,
+    cores: int,
+    sampler: RssSampler,
+    path: Path,
+    baseline: list[dict[str, Any]] | None = None,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -140,8 +179,13 @@ def plot(levels: list[dict[str, Any]], single: float, cores: int, sampler: RssSa
     c = [lv["concurrency"] for lv in levels]
     a1.plot(c, [lv["throughput_per_s"] for lv in levels], "o-", label="throughput (logins/s)")
     if baseline:
-        a1.plot([lv["concurrency"] for lv in baseline], [lv["throughput_per_s"] for lv in baseline], "o-",
-                color="orange", label="baseline: pipeline in the server process")
+        a1.plot(
+            [lv["concurrency"] for lv in baseline],
+            [lv["throughput_per_s"] for lv in baseline],
+            "o-",
+            color="orange",
+            label="baseline: pipeline in the server process",
+        )
     a1.axhline(single * cores, color="green", ls=":", lw=0.9, label=f"single-request rate x {cores} cores")
     a1.axhline(TARGET_EFFICIENCY * single * cores, color="red", ls=":", lw=0.9, label="target (80% of that)")
     a1.set_xlabel("concurrent clients")
@@ -189,12 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     # which shares the default's secrets and database (two replicas of one deployment).
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp_s:
         tmp = Path(tmp_s)
-        with start_database(tmp / "db") as db, \
-                start_recognizer(db.url, tmp / "rec", no_lockout) as rec, \
-                start_recognizer(db.url, tmp / "inproc", {**rec.env, "FACEFLEET_MODEL_PROCESSES": "0"}) as base:
+        with (
+            start_database(tmp / "db") as db,
+            start_recognizer(db.url, tmp / "rec", no_lockout) as rec,
+            start_recognizer(db.url, tmp / "inproc", {**rec.env, "FACEFLEET_MODEL_PROCESSES": "0"}) as base,
+        ):
             with rec.client() as c:
-                c.post("/v1/users", headers=rec.headers, data={"username": "bench-load"},
-                       files=[("images", ("e.jpg", frames.jpeg_bytes(frames.frame((640, 480)))))]).raise_for_status()
+                c.post(
+                    "/v1/users",
+                    headers=rec.headers,
+                    data={"username": "bench-load"},
+                    files=[("images", ("e.jpg", frames.jpeg_bytes(frames.frame((640, 480)))))],
+                ).raise_for_status()
             for server in (rec, base):  # warm-up (base sees the user through the shared database)
                 run_load(server.url, probe, "bench-load", 2, 2.0 if not args.tiny else 0.5)
             rows, base_rows = [], []
@@ -203,8 +253,10 @@ def main(argv: list[str] | None = None) -> int:
                     for server, out, label in ((base, base_rows, "in-process"), (rec, rows, "default")):
                         r = run_load(server.url, probe, "bench-load", n, seconds).summary()
                         out.append(r)
-                        log(f"{label:>10} {n:>3} clients: {r['throughput_per_s']}/s, p50 {r['p50_ms']} ms, "
-                            f"p99 {r['p99_ms']} ms, errors {r['errors']}")
+                        log(
+                            f"{label:>10} {n:>3} clients: {r['throughput_per_s']}/s, p50 {r['p50_ms']} ms, "
+                            f"p99 {r['p99_ms']} ms, errors {r['errors']}"
+                        )
             peaks = sampler.peaks()
             threads = len(os.listdir(f"/proc/{rec.proc.pid}/task"))
             workers = len(stack().process_tree(rec.proc.pid)) - 1
@@ -213,32 +265,47 @@ def main(argv: list[str] | None = None) -> int:
     total_errors = sum(r["errors"] for r in rows + base_rows)
     args.out.mkdir(parents=True, exist_ok=True)
     plot(rows, single, cores, sampler, args.out / "load.png", base_rows)
-    write_result(args.out, "load", {
-        "tiny": args.tiny,
-        "setup": {"request": "POST /v1/login, 640x480 JPEG probe + username (1:1), keep-alive client per thread",
-                  "seconds_per_level": seconds, "cores": cores, "recognizer_threads_at_end": threads,
-                  "recognizer_child_processes": workers,
-                  "recognizer_settings": "defaults (FACEFLEET_MODEL_PROCESSES=auto), lockout disabled for the run",
-                  "baseline_settings": "FACEFLEET_MODEL_PROCESSES=0 (the face pipeline in the server process), "
-                                       "same database, levels interleaved with the default's"},
-        "levels": rows,
-        "single_request_rate_per_s": single,
-        "ideal_per_s": round(single * cores, 3),
-        "best_at_or_above_cores": best,
-        "throughput_over_ideal": eff,
-        "in_process": {"levels": base_rows, "single_request_rate_per_s": base_single,
-                       "best_at_or_above_cores": base_best, "throughput_over_ideal": base_eff},
-        "default_over_in_process_at_best": ratio(best["throughput_per_s"], base_best["throughput_per_s"])
-        if best and base_best else None,
-        "errors_total": total_errors,
-        "meets_target": bool(total_errors == 0 and eff is not None and eff >= TARGET_EFFICIENCY),
-        "memory": peaks,
-        "plots": ["load.png"],
-        "elapsed_s": round(time.time() - started, 1),
-    })
-    print(f"\nsingle-request rate {single:.2f}/s x {cores} cores = {single * cores:.2f}/s; best at >= {cores} clients "
-          f"{best['throughput_per_s'] if best else None}/s ({eff}x of ideal; in-process baseline {base_eff}x); "
-          f"errors {total_errors}; recognizer peak RSS (with its workers) {peaks['recognizer']['vm_hwm_mib']} MiB")
+    write_result(
+        args.out,
+        "load",
+        {
+            "tiny": args.tiny,
+            "setup": {
+                "request": "POST /v1/login, 640x480 JPEG probe + username (1:1), keep-alive client per thread",
+                "seconds_per_level": seconds,
+                "cores": cores,
+                "recognizer_threads_at_end": threads,
+                "recognizer_child_processes": workers,
+                "recognizer_settings": "defaults (FACEFLEET_MODEL_PROCESSES=auto), lockout disabled for the run",
+                "baseline_settings": "FACEFLEET_MODEL_PROCESSES=0 (the face pipeline in the server process), "
+                "same database, levels interleaved with the default's",
+            },
+            "levels": rows,
+            "single_request_rate_per_s": single,
+            "ideal_per_s": round(single * cores, 3),
+            "best_at_or_above_cores": best,
+            "throughput_over_ideal": eff,
+            "in_process": {
+                "levels": base_rows,
+                "single_request_rate_per_s": base_single,
+                "best_at_or_above_cores": base_best,
+                "throughput_over_ideal": base_eff,
+            },
+            "default_over_in_process_at_best": ratio(best["throughput_per_s"], base_best["throughput_per_s"])
+            if best and base_best
+            else None,
+            "errors_total": total_errors,
+            "meets_target": bool(total_errors == 0 and eff is not None and eff >= TARGET_EFFICIENCY),
+            "memory": peaks,
+            "plots": ["load.png"],
+            "elapsed_s": round(time.time() - started, 1),
+        },
+    )
+    print(
+        f"\nsingle-request rate {single:.2f}/s x {cores} cores = {single * cores:.2f}/s; best at >= {cores} clients "
+        f"{best['throughput_per_s'] if best else None}/s ({eff}x of ideal; in-process baseline {base_eff}x); "
+        f"errors {total_errors}; recognizer peak RSS (with its workers) {peaks['recognizer']['vm_hwm_mib']} MiB"
+    )
     return 0
 
 

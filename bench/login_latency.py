@@ -26,7 +26,18 @@ from typing import Any
 import numpy as np
 
 from bench import frames
-from bench.harness import start_database, start_recognizer, Budget, log, parser, ratio, stack, summary_ms, save_figure, write_result
+from bench.harness import (
+    Budget,
+    log,
+    parser,
+    ratio,
+    save_figure,
+    stack,
+    start_database,
+    start_recognizer,
+    summary_ms,
+    write_result,
+)
 
 TARGET_SPEEDUP = 3.0
 TARGET_FLOOR_RATIO = 1.5
@@ -41,15 +52,25 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
 
     labels = list(results)
     x = np.arange(len(labels))
-    names = {"http": "facefleet HTTP login", "pipeline": "facefleet pipeline (in-process)",
-             "verify": 'DeepFace.verify(model_name="Dlib")', "floor": "forward pass only (floor)"}
+    names = {
+        "http": "facefleet HTTP login",
+        "pipeline": "facefleet pipeline (in-process)",
+        "verify": 'DeepFace.verify(model_name="Dlib")',
+        "floor": "forward pass only (floor)",
+    }
     fig, ax = plt.subplots(figsize=(8, 4.2))
     w = 0.2
     for k, p in enumerate(PATHS):
         p50 = [results[r][p]["p50_ms"] for r in labels]
         p95 = [results[r][p]["p95_ms"] for r in labels]
-        ax.bar(x + (k - 1.5) * w, p50, w, label=names[p],
-               yerr=[np.zeros(len(p50)), np.maximum(0, np.subtract(p95, p50))], capsize=3)
+        ax.bar(
+            x + (k - 1.5) * w,
+            p50,
+            w,
+            label=names[p],
+            yerr=[np.zeros(len(p50)), np.maximum(0, np.subtract(p95, p50))],
+            capsize=3,
+        )
     ax.set_xticks(x, labels)
     ax.set_ylabel("latency, ms (bar p50, whisker p95)")
     ax.set_title("Warm login latency by probe resolution", fontsize=10)
@@ -64,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=420.0, help="time budget of the measured rounds")
     args = ap.parse_args(argv)
     rounds, warmup = (1, 1) if args.tiny else (args.rounds, 3)
-    S = stack()
+    stack()  # the real stack's launchers, imported before timing starts
     started = time.time()
 
     from deepface import DeepFace
@@ -79,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         enrolled_path.write_bytes(enrolled)
         sizes = frames.RESOLUTIONS[:1] if args.tiny else frames.RESOLUTIONS
         probes = {frames.label(s): frames.jpeg_bytes(frames.frame(s, probe=True)) for s in sizes}
-        probe_paths = {r: frames.write_jpeg(frames.frame(s, probe=True), tmp / f"probe-{r}.jpg")
-                       for r, s in zip(probes, sizes)}
+        probe_paths = {
+            r: frames.write_jpeg(frames.frame(s, probe=True), tmp / f"probe-{r}.jpg")
+            for r, s in zip(probes, sizes, strict=True)
+        }
 
         log("loading the in-process pipeline and DeepFace")
         emb = FaceEmbedder.load()
@@ -94,18 +117,25 @@ def main(argv: list[str] | None = None) -> int:
         DeepFace.build_model("Dlib")
 
         log("starting the database and the recognizer")
-        with start_database(tmp / "db") as db, \
-                start_recognizer(db.url, tmp / "rec", {"FACEFLEET_LOCKOUT_FAILURES": "1000"}) as rec, \
-                rec.client(timeout=60) as http:
-            r = http.post("/v1/users", headers=rec.headers, data={"username": "bench-latency"},
-                          files=[("images", ("enrolled.jpg", enrolled))])
+        with (
+            start_database(tmp / "db") as db,
+            start_recognizer(db.url, tmp / "rec", {"FACEFLEET_LOCKOUT_FAILURES": "1000"}) as rec,
+            rec.client(timeout=60) as http,
+        ):
+            r = http.post(
+                "/v1/users",
+                headers=rec.headers,
+                data={"username": "bench-latency"},
+                files=[("images", ("enrolled.jpg", enrolled))],
+            )
             r.raise_for_status()
 
             def run(path: str, res: str) -> float:
                 t0 = time.perf_counter()
                 if path == "http":
-                    resp = http.post("/v1/login", data={"username": "bench-latency"},
-                                     files={"image": ("probe.jpg", probes[res])})
+                    resp = http.post(
+                        "/v1/login", data={"username": "bench-latency"}, files={"image": ("probe.jpg", probes[res])}
+                    )
                     dt = time.perf_counter() - t0
                     if resp.status_code != 200:
                         raise RuntimeError(f"login answered {resp.status_code}: {resp.text}")
@@ -148,31 +178,46 @@ def main(argv: list[str] | None = None) -> int:
         row["http_over_floor_p50"] = ratio(h["p50_ms"], f["p50_ms"])
         row["http_over_floor_p95"] = ratio(h["p95_ms"], f["p95_ms"])
         row["http_over_pipeline_p50"] = ratio(h["p50_ms"], row["pipeline"]["p50_ms"])
-        row["meets_speedup_target"] = bool(row["speedup_vs_verify_p50"] and row["speedup_vs_verify_p50"] >= TARGET_SPEEDUP)
-        row["meets_floor_target"] = bool(row["http_over_floor_p50"] and row["http_over_floor_p50"] <= TARGET_FLOOR_RATIO)
+        row["meets_speedup_target"] = bool(
+            row["speedup_vs_verify_p50"] and row["speedup_vs_verify_p50"] >= TARGET_SPEEDUP
+        )
+        row["meets_floor_target"] = bool(
+            row["http_over_floor_p50"] and row["http_over_floor_p50"] <= TARGET_FLOOR_RATIO
+        )
         results[res] = row
     args.out.mkdir(parents=True, exist_ok=True)
     plot(results, args.out / "login_latency.png")
-    write_result(args.out, "login_latency", {
-        "tiny": args.tiny,
-        "setup": {"rounds_measured": budget.count, "warmup_rounds": warmup,
-                  "stopped_by_time_budget": budget.exhausted_by_time,
-                  "probe": "webcam-like JPEG (q90) of the astronaut test face, face ~1/3 of the frame height; "
-                           "enrolled with a 640x480 frame of another capture (bench/frames.py)",
-                  "login": "POST /v1/login with username (1:1), over HTTP to 127.0.0.1, keep-alive client",
-                  "verify": 'DeepFace.verify(enrolled_path, probe_path, model_name="Dlib") in this process, warm',
-                  "floor": "dlib compute_face_descriptor on the probe's aligned 150x150 chip, in this process",
-                  "targets": {"speedup_vs_verify_min": TARGET_SPEEDUP, "http_over_floor_max": TARGET_FLOOR_RATIO}},
-        "by_resolution": results,
-        "plots": ["login_latency.png"],
-        "elapsed_s": round(time.time() - started, 1),
-    })
-    print(f"\n{'resolution':<11} {'http p50/p95':>15} {'pipeline p50':>13} {'verify p50/p95':>16} {'floor p50':>10}"
-          f" {'verify/http':>12} {'http/floor':>11}")
+    write_result(
+        args.out,
+        "login_latency",
+        {
+            "tiny": args.tiny,
+            "setup": {
+                "rounds_measured": budget.count,
+                "warmup_rounds": warmup,
+                "stopped_by_time_budget": budget.exhausted_by_time,
+                "probe": "webcam-like JPEG (q90) of the astronaut test face, face ~1/3 of the frame height; "
+                "enrolled with a 640x480 frame of another capture (bench/frames.py)",
+                "login": "POST /v1/login with username (1:1), over HTTP to 127.0.0.1, keep-alive client",
+                "verify": 'DeepFace.verify(enrolled_path, probe_path, model_name="Dlib") in this process, warm',
+                "floor": "dlib compute_face_descriptor on the probe's aligned 150x150 chip, in this process",
+                "targets": {"speedup_vs_verify_min": TARGET_SPEEDUP, "http_over_floor_max": TARGET_FLOOR_RATIO},
+            },
+            "by_resolution": results,
+            "plots": ["login_latency.png"],
+            "elapsed_s": round(time.time() - started, 1),
+        },
+    )
+    print(
+        f"\n{'resolution':<11} {'http p50/p95':>15} {'pipeline p50':>13} {'verify p50/p95':>16} {'floor p50':>10}"
+        f" {'verify/http':>12} {'http/floor':>11}"
+    )
     for res, row in results.items():
-        print(f"{res:<11} {row['http']['p50_ms']:>7.0f}/{row['http']['p95_ms']:<7.0f} {row['pipeline']['p50_ms']:>13.0f}"
-              f" {row['verify']['p50_ms']:>8.0f}/{row['verify']['p95_ms']:<7.0f} {row['floor']['p50_ms']:>10.0f}"
-              f" {row['speedup_vs_verify_p50']:>11}x {row['http_over_floor_p50']:>10}x")
+        print(
+            f"{res:<11} {row['http']['p50_ms']:>7.0f}/{row['http']['p95_ms']:<7.0f} {row['pipeline']['p50_ms']:>13.0f}"
+            f" {row['verify']['p50_ms']:>8.0f}/{row['verify']['p95_ms']:<7.0f} {row['floor']['p50_ms']:>10.0f}"
+            f" {row['speedup_vs_verify_p50']:>11}x {row['http_over_floor_p50']:>10}x"
+        )
     return 0
 
 

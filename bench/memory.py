@@ -14,14 +14,24 @@ Target (recognizer issue): recognizer peak RSS under 600 MB. Writes memory.json 
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench import frames
-from bench.harness import start_database, start_recognizer, TESTS, log, mib, parser, peak_rss_kb, stack, test_faces, save_figure, write_result
+from bench.harness import (
+    log,
+    mib,
+    parser,
+    peak_rss_kb,
+    save_figure,
+    stack,
+    start_database,
+    start_recognizer,
+    test_faces,
+    write_result,
+)
 from bench.load import RssSampler, run_load
 
 TARGET_RECOGNIZER_MB = 600
@@ -66,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = 4.0 if args.tiny else args.seconds
     n_browsers = 0 if args.tiny else args.browsers
     cores = os.cpu_count() or 1
-    S = stack()
+    stack()  # the real stack's launchers, imported before timing starts
     ui_stack, B, media = ui_helpers()
     started = time.time()
     probe = frames.jpeg_bytes(frames.frame((640, 480), probe=True))
@@ -74,12 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     drivers = []
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp_s:
         tmp = Path(tmp_s)
-        with start_database(tmp / "db") as db, \
-                start_recognizer(db.url, tmp / "rec", NO_LOCKOUT) as rec, \
-                ui_stack.UiServer(rec.url, rec.api_key, tmp / "ui").start(timeout_s=600) as ui:
+        with (
+            start_database(tmp / "db") as db,
+            start_recognizer(db.url, tmp / "rec", NO_LOCKOUT) as rec,
+            ui_stack.UiServer(rec.url, rec.api_key, tmp / "ui").start(timeout_s=600) as ui,
+        ):
             with rec.client() as c:
-                c.post("/v1/users", headers=rec.headers, data={"username": "bench-memory"},
-                       files=[("images", ("e.jpg", frames.jpeg_bytes(frames.frame((640, 480)))))]).raise_for_status()
+                c.post(
+                    "/v1/users",
+                    headers=rec.headers,
+                    data={"username": "bench-memory"},
+                    files=[("images", ("e.jpg", frames.jpeg_bytes(frames.frame((640, 480)))))],
+                ).raise_for_status()
             pids = {"recognizer": rec.proc.pid, "ui": ui.proc.pid, "database": db.proc.pid}
             marks: dict[str, float] = {}
             with RssSampler(pids, interval_s=0.25) as sampler:
@@ -118,9 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     plot(sampler, marks, args.out / "memory.png")
     result: dict[str, Any] = {
         "tiny": args.tiny,
-        "setup": {"http_clients": cores, "seconds": seconds, "browsers": browsers_note,
-                  "frames_received_by_ui_per_browser": frames_seen,
-                  "ui_video": "generated 640x480 Y4M of grace_hopper (not enrolled): the ui keeps trying"},
+        "setup": {
+            "http_clients": cores,
+            "seconds": seconds,
+            "browsers": browsers_note,
+            "frames_received_by_ui_per_browser": frames_seen,
+            "ui_video": "generated 640x480 Y4M of grace_hopper (not enrolled): the ui keeps trying",
+        },
         "idle_mib": idle,
         "under_load": peaks,
         "vm_hwm_mib": hwm,
@@ -132,9 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_s": round(time.time() - started, 1),
     }
     write_result(args.out, "memory", result)
-    print(f"\npeak RSS: recognizer {rec_peak_mb} MB (target < {TARGET_RECOGNIZER_MB}), ui "
-          f"{peaks['ui']['peak_sampled_mib']} MiB, database {peaks['database']['peak_sampled_mib']} MiB; "
-          f"HTTP errors {res['errors']}")
+    print(
+        f"\npeak RSS: recognizer {rec_peak_mb} MB (target < {TARGET_RECOGNIZER_MB}), ui "
+        f"{peaks['ui']['peak_sampled_mib']} MiB, database {peaks['database']['peak_sampled_mib']} MiB; "
+        f"HTTP errors {res['errors']}"
+    )
     return 0
 
 

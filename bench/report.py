@@ -45,101 +45,145 @@ def status(ok: bool | None) -> str:
 
 def provenance(d: dict[str, Any]) -> str:
     m = d["machine"]
-    return (f"<sub>{d['suite']}: git {d['git_rev']}, {d['finished_at']}, {m['cores']} cores {m['cpu_model']}, "
-            f"load average at start {m.get('load_avg_at_start')}, deepface {d['versions'].get('deepface')}, "
-            f"dlib-bin {d['versions'].get('dlib-bin')}{' (TINY RUN)' if d.get('tiny') else ''}</sub>")
+    return (
+        f"<sub>{d['suite']}: git {d['git_rev']}, {d['finished_at']}, {m['cores']} cores {m['cpu_model']}, "
+        f"load average at start {m.get('load_avg_at_start')}, deepface {d['versions'].get('deepface')}, "
+        f"dlib-bin {d['versions'].get('dlib-bin')}{' (TINY RUN)' if d.get('tiny') else ''}</sub>"
+    )
 
 
 def headline(acc, lat, ide, lod, mem) -> list[str]:
     rows = ["| measure | facefleet | baseline | ratio | target | status |", "|---|---|---|---|---|---|"]
     if lat:
         r = lat["by_resolution"].get("640x480") or next(iter(lat["by_resolution"].values()))
-        rows.append(f"| warm login p50, 640x480 (HTTP vs `DeepFace.verify`) | {ms(r['http']['p50_ms'])} | "
-                    f"{ms(r['verify']['p50_ms'])} | {r['speedup_vs_verify_p50']}x faster | >= 3x | "
-                    f"{status(r['meets_speedup_target'])} |")
-        rows.append(f"| warm login p50, 640x480, vs forward pass alone (floor) | {ms(r['http']['p50_ms'])} | "
-                    f"{ms(r['floor']['p50_ms'])} | {r['http_over_floor_p50']}x the floor | <= 1.5x | "
-                    f"{status(r['meets_floor_target'])} |")
+        rows.append(
+            f"| warm login p50, 640x480 (HTTP vs `DeepFace.verify`) | {ms(r['http']['p50_ms'])} | "
+            f"{ms(r['verify']['p50_ms'])} | {r['speedup_vs_verify_p50']}x faster | >= 3x | "
+            f"{status(r['meets_speedup_target'])} |"
+        )
+        rows.append(
+            f"| warm login p50, 640x480, vs forward pass alone (floor) | {ms(r['http']['p50_ms'])} | "
+            f"{ms(r['floor']['p50_ms'])} | {r['http_over_floor_p50']}x the floor | <= 1.5x | "
+            f"{status(r['meets_floor_target'])} |"
+        )
     if acc:
         f, b = acc["facefleet"], acc["deepface_verify"]
-        rows.append(f"| LFW DevTest accuracy (95% CI) | {pct(f['devtest']['accuracy'])}{ci(f['devtest']['accuracy_ci'])} | "
-                    f"{pct(b['devtest']['accuracy'])}{ci(b['devtest']['accuracy_ci'])} | "
-                    f"{_x(acc['comparison']['devtest_accuracy']['error_rate_ratio_baseline_over_facefleet'], 'fewer errors')} | "
-                    f"99% (goal) | {status(f['devtest']['accuracy'] >= 0.99)} |")
-        rows.append(f"| LFW DevTest TAR @ FAR=1% (95% CI) | {pct(f['devtest']['tar_at_far_1pct'])}"
-                    f"{ci(f['devtest']['tar_at_far_1pct_ci'])} | {pct(b['devtest']['tar_at_far_1pct'])}"
-                    f"{ci(b['devtest']['tar_at_far_1pct_ci'])} | | | |")
+        rows.append(
+            f"| LFW DevTest accuracy (95% CI) | {pct(f['devtest']['accuracy'])}{ci(f['devtest']['accuracy_ci'])} | "
+            f"{pct(b['devtest']['accuracy'])}{ci(b['devtest']['accuracy_ci'])} | "
+            f"{_x(acc['comparison']['devtest_accuracy']['error_rate_ratio_baseline_over_facefleet'], 'fewer errors')}"
+            " | "
+            f"99% (goal) | {status(f['devtest']['accuracy'] >= 0.99)} |"
+        )
+        rows.append(
+            f"| LFW DevTest TAR @ FAR=1% (95% CI) | {pct(f['devtest']['tar_at_far_1pct'])}"
+            f"{ci(f['devtest']['tar_at_far_1pct_ci'])} | {pct(b['devtest']['tar_at_far_1pct'])}"
+            f"{ci(b['devtest']['tar_at_far_1pct_ci'])} | | | |"
+        )
         fh, bh = f["held_out"], b["held_out"]
-        rows.append(f"| LFW held-out TAR @ FAR=0.1% ({fh['n_impostor']:,} impostor pairs) | "
-                    f"{pct(fh.get('tar_at_far_0.1pct'))}{ci(fh.get('tar_at_far_0.1pct_ci'))} | "
-                    f"{pct(bh.get('tar_at_far_0.1pct'))}{ci(bh.get('tar_at_far_0.1pct_ci'))} | | | |")
+        rows.append(
+            f"| LFW held-out TAR @ FAR=0.1% ({fh['n_impostor']:,} impostor pairs) | "
+            f"{pct(fh.get('tar_at_far_0.1pct'))}{ci(fh.get('tar_at_far_0.1pct_ci'))} | "
+            f"{pct(bh.get('tar_at_far_0.1pct'))}{ci(bh.get('tar_at_far_0.1pct_ci'))} | | | |"
+        )
     if ide:
         h = {r["users"]: r for r in ide["http"] if "with_n_users" in r}
         i = {r["users"]: r for r in ide["index"]}
         for r in ide["http"]:
             if "with_n_users" not in r:
-                rows.append(f"| 1:N identify over HTTP at {r['users']:,} users | failed: "
-                            f"{r.get('error', '')[:120]} | | | < 20 ms added at 100,000 | **missed** |")
+                rows.append(
+                    f"| 1:N identify over HTTP at {r['users']:,} users | failed: "
+                    f"{r.get('error', '')[:120]} | | | < 20 ms added at 100,000 | **missed** |"
+                )
             elif r.get("answers_with_n_users", {}).keys() - {"200"}:
                 bad = sum(v for k, v in r["answers_with_n_users"].items() if k != "200")
-                rows.append(f"| 1:N identify over HTTP at {r['users']:,} users: answers other than 200 | {bad} of "
-                            f"{sum(r['answers_with_n_users'].values())} | | | 0 | **missed** |")
+                rows.append(
+                    f"| 1:N identify over HTTP at {r['users']:,} users: answers other than 200 | {bad} of "
+                    f"{sum(r['answers_with_n_users'].values())} | | | 0 | **missed** |"
+                )
         if 100_000 in h:
-            rows.append(f"| 1:N identify, time added per login at 100,000 users (HTTP p50) | "
-                        f"{ms(h[100_000]['added_p50_ms'])} | | | < 20 ms | {status(ide['meets_target_at_100k'])} |")
+            rows.append(
+                f"| 1:N identify, time added per login at 100,000 users (HTTP p50) | "
+                f"{ms(h[100_000]['added_p50_ms'])} | | | < 20 ms | {status(ide['meets_target_at_100k'])} |"
+            )
         if 100_000 in i:
-            rows.append(f"| 1:N index search alone at 100,000 users (p50) | {ms(i[100_000]['search']['p50_ms'])} | "
-                        f"{ms(i[100_000]['full_scan']['p50_ms'])} (plain full scan) | "
-                        f"{i[100_000]['full_scan_over_search_p50']}x faster | < 20 ms | "
-                        f"{status(i[100_000]['search']['p50_ms'] < 20)} |")
+            rows.append(
+                f"| 1:N index search alone at 100,000 users (p50) | {ms(i[100_000]['search']['p50_ms'])} | "
+                f"{ms(i[100_000]['full_scan']['p50_ms'])} (plain full scan) | "
+                f"{i[100_000]['full_scan_over_search_p50']}x faster | < 20 ms | "
+                f"{status(i[100_000]['search']['p50_ms'] < 20)} |"
+            )
         for c in ide.get("find_vs_facefleet", []):
-            rows.append(f"| 1:N login at {c['users']:,} users: facefleet HTTP vs `DeepFace.find` warm (p50) | "
-                        f"{ms(c['facefleet_http_identify_p50_ms'])} | {ms(c['deepface_find_warm_p50_ms'])} | "
-                        f"{c['find_over_facefleet']}x faster | | |")
+            rows.append(
+                f"| 1:N login at {c['users']:,} users: facefleet HTTP vs `DeepFace.find` warm (p50) | "
+                f"{ms(c['facefleet_http_identify_p50_ms'])} | {ms(c['deepface_find_warm_p50_ms'])} | "
+                f"{c['find_over_facefleet']}x faster | | |"
+            )
     if lod:
         best = lod["best_at_or_above_cores"] or {}
-        rows.append(f"| load: throughput at >= {lod['setup']['cores']} clients vs single-request rate x cores | "
-                    f"{best.get('throughput_per_s')}/s | {lod['ideal_per_s']}/s | {lod['throughput_over_ideal']}x | "
-                    f">= 0.8x | {status((lod['throughput_over_ideal'] or 0) >= 0.8)} |")
+        rows.append(
+            f"| load: throughput at >= {lod['setup']['cores']} clients vs single-request rate x cores | "
+            f"{best.get('throughput_per_s')}/s | {lod['ideal_per_s']}/s | {lod['throughput_over_ideal']}x | "
+            f">= 0.8x | {status((lod['throughput_over_ideal'] or 0) >= 0.8)} |"
+        )
         inp = lod.get("in_process")
         if inp:
             b = inp["best_at_or_above_cores"] or {}
-            rows.append(f"| load: default (face worker processes) vs pipeline in the server process, best at >= "
-                        f"{lod['setup']['cores']} clients | {best.get('throughput_per_s')}/s | {b.get('throughput_per_s')}/s | "
-                        f"{lod['default_over_in_process_at_best']}x | | |")
+            rows.append(
+                f"| load: default (face worker processes) vs pipeline in the server process, best at >= "
+                f"{lod['setup']['cores']} clients | {best.get('throughput_per_s')}/s | {b.get('throughput_per_s')}/s | "
+                f"{lod['default_over_in_process_at_best']}x | | |"
+            )
         rows.append(f"| load: errors | {lod['errors_total']} | | | 0 | {status(lod['errors_total'] == 0)} |")
     if mem:
-        rows.append(f"| peak RSS of the recognizer under load | {mem['recognizer_peak_mb']} MB | | | < 600 MB | "
-                    f"{status(mem['meets_target'])} |")
+        rows.append(
+            f"| peak RSS of the recognizer under load | {mem['recognizer_peak_mb']} MB | | | < 600 MB | "
+            f"{status(mem['meets_target'])} |"
+        )
         rows.append(f"| peak RSS of the ui under load | {mem['under_load']['ui']['peak_sampled_mib']} MiB | | | | |")
     return rows
 
 
 def latency_table(lat) -> list[str]:
-    rows = ["| probe | HTTP login p50 / p95 | pipeline in-process p50 | `DeepFace.verify` p50 / p95 | forward pass p50 | "
-            "verify / HTTP | HTTP / floor |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| probe | HTTP login p50 / p95 | pipeline in-process p50 | `DeepFace.verify` p50 / p95 | forward pass p50 | "
+        "verify / HTTP | HTTP / floor |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for res, r in lat["by_resolution"].items():
-        rows.append(f"| {res} | {ms(r['http']['p50_ms'])} / {ms(r['http']['p95_ms'])} | {ms(r['pipeline']['p50_ms'])} | "
-                    f"{ms(r['verify']['p50_ms'])} / {ms(r['verify']['p95_ms'])} | {ms(r['floor']['p50_ms'])} | "
-                    f"{r['speedup_vs_verify_p50']}x | {r['http_over_floor_p50']}x |")
+        rows.append(
+            f"| {res} | {ms(r['http']['p50_ms'])} / {ms(r['http']['p95_ms'])} | {ms(r['pipeline']['p50_ms'])} | "
+            f"{ms(r['verify']['p50_ms'])} / {ms(r['verify']['p95_ms'])} | {ms(r['floor']['p50_ms'])} | "
+            f"{r['speedup_vs_verify_p50']}x | {r['http_over_floor_p50']}x |"
+        )
     return rows
 
 
 def identify_tables(ide) -> list[str]:
-    rows = ["| users | index search p50 | full-scan reference p50 | index reload | index arrays | RSS growth |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        "| users | index search p50 | full-scan reference p50 | index reload | index arrays | RSS growth |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in ide["index"]:
-        rows.append(f"| {r['users']:,} | {ms(r['search']['p50_ms'])} | {ms(r['full_scan']['p50_ms'])} | "
-                    f"{r['reload_s']} s | {r['matrix_mib'] + r['owners_mib']:.0f} MiB | {r['rss_growth_mib']} MiB |")
-    rows += ["", "| users | HTTP identify p50 (N users) | same with 1 user | added p50 | answers other than 200 "
-             "(N users) | recognizer RSS added | start to ready | seeding |", "|---|---|---|---|---|---|---|---|"]
+        rows.append(
+            f"| {r['users']:,} | {ms(r['search']['p50_ms'])} | {ms(r['full_scan']['p50_ms'])} | "
+            f"{r['reload_s']} s | {r['matrix_mib'] + r['owners_mib']:.0f} MiB | {r['rss_growth_mib']} MiB |"
+        )
+    rows += [
+        "",
+        "| users | HTTP identify p50 (N users) | same with 1 user | added p50 | answers other than 200 "
+        "(N users) | recognizer RSS added | start to ready | seeding |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in ide["http"]:
         if "with_n_users" not in r:
             rows.append(f"| {r['users']:,} | failed: {r.get('error', '')[-200:]} | | | | | | |")
             continue
-        rows.append(f"| {r['users']:,} | {ms(r['with_n_users']['p50_ms'])} | {ms(r['base_1_user']['p50_ms'])} | "
-                    f"{ms(r['added_p50_ms'])} | {_non200(r)} | {r['rss_added_mib']} MiB | {r['start_to_ready_s']} s | "
-                    f"{r['seed_s']} s |")
+        rows.append(
+            f"| {r['users']:,} | {ms(r['with_n_users']['p50_ms'])} | {ms(r['base_1_user']['p50_ms'])} | "
+            f"{ms(r['added_p50_ms'])} | {_non200(r)} | {r['rss_added_mib']} MiB | {r['start_to_ready_s']} s | "
+            f"{r['seed_s']} s |"
+        )
     rows += ["", "| images | `DeepFace.find` warm p50 | first call (builds its store) |", "|---|---|---|"]
     for r in ide["deepface_find"]:
         first = f"{r['first_call_s']} s" + (" (store cached)" if r["store_was_cached"] else "")
@@ -152,71 +196,91 @@ def _non200(r: dict[str, Any]) -> str:
     bad = {k.split(" ")[0]: v for k, v in a.items() if k != "200"}
     if not bad:
         return "0"
-    return (f"{sum(bad.values())} of {sum(a.values())} ({', '.join(f'{v}x {k}' for k, v in bad.items())}); "
-            "the added time is then not meaningful")
+    return (
+        f"{sum(bad.values())} of {sum(a.values())} ({', '.join(f'{v}x {k}' for k, v in bad.items())}); "
+        "the added time is then not meaningful"
+    )
 
 
 def load_table(lod) -> list[str]:
     base = {r["concurrency"]: r for r in (lod.get("in_process") or {}).get("levels", [])}
-    rows = ["| clients | logins/s | p50 | p99 | errors | baseline (pipeline in the server process): logins/s, p50 |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        "| clients | logins/s | p50 | p99 | errors | baseline (pipeline in the server process): logins/s, p50 |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in lod["levels"]:
         b = base.get(r["concurrency"])
         baseline = f"{b['throughput_per_s']}/s, {ms(b['p50_ms'])}" if b else ""
-        rows.append(f"| {r['concurrency']} | {r['throughput_per_s']} | {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | "
-                    f"{r['errors']} {r['error_kinds'] or ''} | {baseline} |")
+        rows.append(
+            f"| {r['concurrency']} | {r['throughput_per_s']} | {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | "
+            f"{r['errors']} {r['error_kinds'] or ''} | {baseline} |"
+        )
     return rows
 
 
 def accuracy_tables(acc) -> list[str]:
     f, b = acc["facefleet"], acc["deepface_verify"]
-    rows = ["| | facefleet | `DeepFace.verify` defaults |", "|---|---|---|",
-            f"| threshold | {f['threshold_chosen_on_devtrain']} Euclidean (chosen on DevTrain; committed default "
-            f"{f['committed_default_threshold']}) | {b['threshold']} cosine (its default) |",
-            f"| DevTest accuracy | {pct(f['devtest']['accuracy'])}{ci(f['devtest']['accuracy_ci'])} | "
-            f"{pct(b['devtest']['accuracy'])}{ci(b['devtest']['accuracy_ci'])} |",
-            f"| DevTest FAR / TAR at the threshold | {pct(f['devtest']['far'])} / {pct(f['devtest']['tar'])} | "
-            f"{pct(b['devtest']['far'])} / {pct(b['devtest']['tar'])} |",
-            f"| DevTest TAR @ FAR=1% | {pct(f['devtest']['tar_at_far_1pct'])}{ci(f['devtest']['tar_at_far_1pct_ci'])} | "
-            f"{pct(b['devtest']['tar_at_far_1pct'])}{ci(b['devtest']['tar_at_far_1pct_ci'])} |",
-            f"| held-out TAR @ FAR=0.1% | {pct(f['held_out'].get('tar_at_far_0.1pct'))}"
-            f"{ci(f['held_out'].get('tar_at_far_0.1pct_ci'))} | {pct(b['held_out'].get('tar_at_far_0.1pct'))}"
-            f"{ci(b['held_out'].get('tar_at_far_0.1pct_ci'))} |",
-            f"| held-out FAR / TAR at the threshold | {pct(f['held_out']['far'], 3)} / {pct(f['held_out']['tar'])} | "
-            f"{pct(b['held_out']['far'], 3)} / {pct(b['held_out']['tar'])} |",
-            f"| DevTest images without a detected face | {f['no_face_images_devtest']} (centre box embedded) | "
-            f"{b['devtest_pairs_with_no_face']} pairs raised (scored as rejections) |"]
+    rows = [
+        "| | facefleet | `DeepFace.verify` defaults |",
+        "|---|---|---|",
+        f"| threshold | {f['threshold_chosen_on_devtrain']} Euclidean (chosen on DevTrain; committed default "
+        f"{f['committed_default_threshold']}) | {b['threshold']} cosine (its default) |",
+        f"| DevTest accuracy | {pct(f['devtest']['accuracy'])}{ci(f['devtest']['accuracy_ci'])} | "
+        f"{pct(b['devtest']['accuracy'])}{ci(b['devtest']['accuracy_ci'])} |",
+        f"| DevTest FAR / TAR at the threshold | {pct(f['devtest']['far'])} / {pct(f['devtest']['tar'])} | "
+        f"{pct(b['devtest']['far'])} / {pct(b['devtest']['tar'])} |",
+        f"| DevTest TAR @ FAR=1% | {pct(f['devtest']['tar_at_far_1pct'])}{ci(f['devtest']['tar_at_far_1pct_ci'])} | "
+        f"{pct(b['devtest']['tar_at_far_1pct'])}{ci(b['devtest']['tar_at_far_1pct_ci'])} |",
+        f"| held-out TAR @ FAR=0.1% | {pct(f['held_out'].get('tar_at_far_0.1pct'))}"
+        f"{ci(f['held_out'].get('tar_at_far_0.1pct_ci'))} | {pct(b['held_out'].get('tar_at_far_0.1pct'))}"
+        f"{ci(b['held_out'].get('tar_at_far_0.1pct_ci'))} |",
+        f"| held-out FAR / TAR at the threshold | {pct(f['held_out']['far'], 3)} / {pct(f['held_out']['tar'])} | "
+        f"{pct(b['held_out']['far'], 3)} / {pct(b['held_out']['tar'])} |",
+        f"| DevTest images without a detected face | {f['no_face_images_devtest']} (centre box embedded) | "
+        f"{b['devtest_pairs_with_no_face']} pairs raised (scored as rejections) |",
+    ]
     full = acc.get("facefleet_full_held_out_from_calibration")
     if full and full.get("tar_at_far_0.1pct") is not None:
-        rows.append(f"| `make calibrate`'s held-out TAR @ FAR=0.1% ({full['impostor_pairs']:,} impostor pairs) | "
-                    f"{pct(full['tar_at_far_0.1pct'])}{ci(full.get('tar_at_far_0.1pct_ci'))} | |")
-    rows += ["", "| small set | images | identities | genuine / impostor pairs | facefleet acc (TAR / FAR) | "
-             "verify acc (TAR / FAR) | facefleet image errors | verify images without face |",
-             "|---|---|---|---|---|---|---|---|"]
+        rows.append(
+            f"| `make calibrate`'s held-out TAR @ FAR=0.1% ({full['impostor_pairs']:,} impostor pairs) | "
+            f"{pct(full['tar_at_far_0.1pct'])}{ci(full.get('tar_at_far_0.1pct_ci'))} | |"
+        )
+    rows += [
+        "",
+        "| small set | images | identities | genuine / impostor pairs | facefleet acc (TAR / FAR) | "
+        "verify acc (TAR / FAR) | facefleet image errors | verify images without face |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for s in acc["sanity_sets"]:
         ff, bv = s["facefleet"], s["deepface_verify"]
-        rows.append(f"| {s['set']} | {s['images']} | {s['identities']} | {s['genuine_pairs']} / {s['impostor_pairs']} | "
-                    f"{pct(ff['accuracy'], 1)} ({pct(ff['tar'], 1)} / {pct(ff['far'], 1)}) | {pct(bv['accuracy'], 1)} "
-                    f"({pct(bv['tar'], 1)} / {pct(bv['far'], 1)}) | {ff['image_errors'] or 0} | {bv['images_without_face']} |")
+        rows.append(
+            f"| {s['set']} | {s['images']} | {s['identities']} | {s['genuine_pairs']} / {s['impostor_pairs']} | "
+            f"{pct(ff['accuracy'], 1)} ({pct(ff['tar'], 1)} / {pct(ff['far'], 1)}) | {pct(bv['accuracy'], 1)} "
+            f"({pct(bv['tar'], 1)} / {pct(bv['far'], 1)}) | {ff['image_errors'] or 0} | {bv['images_without_face']} |"
+        )
     return rows
 
 
 def memory_table(mem) -> list[str]:
     rows = ["| process | idle RSS | peak RSS under load (sampled) | VmHWM |", "|---|---|---|---|"]
     for k in ("recognizer", "ui", "database"):
-        rows.append(f"| {k} | {mem['idle_mib'].get(k)} MiB | {mem['under_load'][k]['peak_sampled_mib']} MiB | "
-                    f"{mem['vm_hwm_mib'].get(k)} MiB |")
+        rows.append(
+            f"| {k} | {mem['idle_mib'].get(k)} MiB | {mem['under_load'][k]['peak_sampled_mib']} MiB | "
+            f"{mem['vm_hwm_mib'].get(k)} MiB |"
+        )
     return rows
 
 
 def render(results: Path = RESULTS) -> str:
     acc, lat, ide, lod, mem = (load(n, results) for n in ("accuracy", "login_latency", "identify", "load", "memory"))
     out = ["### Headline", ""] + headline(acc, lat, ide, lod, mem) + [""]
-    for title, d, fn, png in (("Login latency", lat, latency_table, "login_latency.png"),
-                              ("Accuracy", acc, accuracy_tables, "accuracy_roc.png"),
-                              ("1:N identify scaling", ide, identify_tables, "identify.png"),
-                              ("Load", lod, load_table, "load.png"),
-                              ("Memory", mem, memory_table, "memory.png")):
+    for title, d, fn, png in (
+        ("Login latency", lat, latency_table, "login_latency.png"),
+        ("Accuracy", acc, accuracy_tables, "accuracy_roc.png"),
+        ("1:N identify scaling", ide, identify_tables, "identify.png"),
+        ("Load", lod, load_table, "load.png"),
+        ("Memory", mem, memory_table, "memory.png"),
+    ):
         out += [f"### {title}", ""]
         if d is None:
             out += ["(not run yet)", ""]

@@ -18,16 +18,14 @@ Writes bench/results/ui_login_time.json. Needs root (unshare) and Debian's chrom
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import httpx
 
 from bench.harness import log, parser, ratio, stack, summary_ms, write_result
 
@@ -41,9 +39,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.tiny:
         args.logins, args.starts = 1, 1
+    from facefleet_testing import faces, ui_media
     from facefleet_testing import ui_browser as B
-    from facefleet_testing import ui_media
-    from facefleet_testing import faces
     from facefleet_testing.ui_stack import UiServer, loopback_namespace
 
     s = stack()
@@ -53,14 +50,23 @@ def main() -> None:
     result: dict = {}
     with loopback_namespace() as ifaces:
         log(f"network namespace interfaces: {ifaces}")
-        with s.DatabaseServer.start_new(work / "db") as db, \
-                s.RecognizerServer.start_new(db.url, work / "rec") as rec, \
-                UiServer(rec.url, rec.api_key, work / "ui-fix").start() as ui, \
-                UiServer(rec.url, rec.api_key, work / "ui-nofix",
-                         extra_env={"FACEFLEET_UI_WEBRTC_RACE_FIX": "0"}).start() as ui_nofix:
+        with (
+            s.DatabaseServer.start_new(work / "db") as db,
+            s.RecognizerServer.start_new(db.url, work / "rec") as rec,
+            UiServer(rec.url, rec.api_key, work / "ui-fix").start() as ui,
+            UiServer(
+                rec.url, rec.api_key, work / "ui-nofix", extra_env={"FACEFLEET_UI_WEBRTC_RACE_FIX": "0"}
+            ).start() as ui_nofix,
+        ):
             with rec.client(headers=rec.headers, trust_env=False) as c:
-                assert c.post("/v1/users", data={"username": name},
-                              files=[("images", ("a.jpg", faces.jpeg(faces.astronaut()), "image/jpeg"))]).status_code == 201
+                assert (
+                    c.post(
+                        "/v1/users",
+                        data={"username": name},
+                        files=[("images", ("a.jpg", faces.jpeg(faces.astronaut()), "image/jpeg"))],
+                    ).status_code
+                    == 201
+                )
                 probe = faces.jpeg(faces.variant(faces.astronaut()))
                 http = []
                 for _ in range(args.logins):
@@ -92,14 +98,20 @@ def main() -> None:
                 d.quit()
     med = statistics.median(logins)
     http_med = statistics.median(http)
-    rel = {k: {"good": sum(x["ok"] for x in v), "of": len(v),
-               "failures": [x["why"] for x in v if not x["ok"]],
-               "median_s_to_3_frames": statistics.median(x["s_to_3_frames"] for x in v)}
-           for k, v in starts.items()}
+    rel = {
+        k: {
+            "good": sum(x["ok"] for x in v),
+            "of": len(v),
+            "failures": [x["why"] for x in v if not x["ok"]],
+            "median_s_to_3_frames": statistics.median(x["s_to_3_frames"] for x in v),
+        }
+        for k, v in starts.items()
+    }
     result = {
         "login_start_to_welcome": summary_ms(logins),
         "login_start_to_welcome_median_s": round(med, 2),
-        "target_s": 3.0, "meets_target": med < 3.0,
+        "target_s": 3.0,
+        "meets_target": med < 3.0,
         "baseline_http_login": summary_ms(http),
         "ratio_page_to_http_login": ratio(med, http_med),
         "stream_starts": rel,
@@ -108,8 +120,10 @@ def main() -> None:
     }
     write_result(args.out, "ui_login_time", result)
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"START -> Welcome median {med:.2f} s (target < 3 s); bare HTTP login {http_med:.3f} s; "
-          f"ratio {ratio(med, http_med)}x")
+    print(
+        f"START -> Welcome median {med:.2f} s (target < 3 s); bare HTTP login {http_med:.3f} s; "
+        f"ratio {ratio(med, http_med)}x"
+    )
     for k, v in rel.items():
         print(f"stream starts {k}: {v['good']}/{v['of']} good; failures: {v['failures']}")
 

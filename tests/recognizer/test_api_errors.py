@@ -78,27 +78,33 @@ def test_invalid_username_in_path(api, recognizer_server, unchanged, path):
 def test_missing_fields(api, recognizer_server, unchanged):
     h = recognizer_server.headers
     assert_error(api.post("/v1/users", headers=h, data={"username": "nobody1"}), 422, "missing_field")
-    assert_error(api.post("/v1/users", headers=h, files=[("images", ("a", img("astronaut")))]), 422,
-                 "missing_field")
+    assert_error(api.post("/v1/users", headers=h, files=[("images", ("a", img("astronaut")))]), 422, "missing_field")
     assert_error(api.post("/v1/users", headers=h), 422, "missing_field")
     assert_error(api.post("/v1/login", data={"username": "nobody1"}), 422, "missing_field")
-    assert_error(api.post("/v1/login", content=b"{}", headers={"content-type": "application/json"}), 422,
-                 "missing_field")
+    assert_error(
+        api.post("/v1/login", content=b"{}", headers={"content-type": "application/json"}), 422, "missing_field"
+    )
     assert_error(api.post("/v1/compare", files={"image_a": ("a", img("astronaut"))}), 422, "missing_field")
 
 
 def test_consent_refused_stores_nothing(api, recognizer_server, unchanged):
-    r = api.post("/v1/users", headers=recognizer_server.headers, data={"username": new_username(), "consent": "false"},
-                 files=[("images", ("a", img("astronaut")))])
+    r = api.post(
+        "/v1/users",
+        headers=recognizer_server.headers,
+        data={"username": new_username(), "consent": "false"},
+        files=[("images", ("a", img("astronaut")))],
+    )
     assert_error(r, 422, "missing_field")
 
 
-@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong-key-but-long-enough"}, {"X-API-Key": ""}],
-                         ids=["missing", "wrong", "empty"])
+@pytest.mark.parametrize(
+    "headers", [{}, {"X-API-Key": "wrong-key-but-long-enough"}, {"X-API-Key": ""}], ids=["missing", "wrong", "empty"]
+)
 def test_api_key_required(api, recognizer_server, unchanged, existing, headers):
     files = [("images", ("a", img("astronaut")))]
-    assert_error(api.post("/v1/users", headers=headers, data={"username": new_username()}, files=files), 401,
-                 "unauthorized")
+    assert_error(
+        api.post("/v1/users", headers=headers, data={"username": new_username()}, files=files), 401, "unauthorized"
+    )
     assert_error(api.post(f"/v1/users/{existing}/faces", headers=headers, files=files), 401, "unauthorized")
     assert_error(api.get("/v1/users", headers=headers), 401, "unauthorized")
     assert_error(api.get(f"/v1/users/{existing}", headers=headers), 401, "unauthorized")
@@ -140,15 +146,19 @@ def test_body_over_the_limit_is_refused_while_reading(recognizer_server, unchang
     sent = {"n": 0}
 
     def body():
-        boundary = b"--xyz\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a\"\r\n\r\n"
+        boundary = b'--xyz\r\nContent-Disposition: form-data; name="image"; filename="a"\r\n\r\n'
         yield boundary
         for _ in range(64):  # up to 64 MiB, far more than the limit
             sent["n"] += 1
             yield b"\0" * (1024 * 1024)
 
     try:
-        r = httpx.post(recognizer_server.url + "/v1/login", content=body(), timeout=30,
-                       headers={"content-type": "multipart/form-data; boundary=xyz"})
+        r = httpx.post(
+            recognizer_server.url + "/v1/login",
+            content=body(),
+            timeout=30,
+            headers={"content-type": "multipart/form-data; boundary=xyz"},
+        )
     except httpx.HTTPError:
         return  # the server may also close the connection while the client is still sending
     assert_error(r, 413, "image_too_large")

@@ -40,8 +40,9 @@ def test_login_uses_the_closest_of_several_faces(api, recognizer_server):
     name = new_username("multi")
     r = enrol(api, recognizer_server, name, "astronaut", "astronaut3")
     assert r.status_code == 201 and r.json()["faces"] == 2
-    r = api.post(f"/v1/users/{name}/faces", headers=recognizer_server.headers,
-                 files=[("images", ("x.jpg", _img("astronaut2")))])
+    r = api.post(
+        f"/v1/users/{name}/faces", headers=recognizer_server.headers, files=[("images", ("x.jpg", _img("astronaut2")))]
+    )
     assert r.status_code == 200 and r.json() == {"username": name, "faces": 3}
     user = api.get(f"/v1/users/{name}", headers=recognizer_server.headers).json()
     assert user["faces"] == 3 and user["consent"] is True and user["model"] == "Dlib"
@@ -151,8 +152,9 @@ def test_logs_are_json_lines_without_biometric_data(api, recognizer_server):
     api.delete(f"/v1/users/{name}", headers=recognizer_server.headers)
     lines = [line for line in recognizer_server.log_path.read_text().splitlines() if line.strip()]
     records = [__import__("json").loads(line) for line in lines]  # every line is one JSON object
-    assert any(r.get("msg") == "request" and r.get("route") == "/v1/login" and r.get("outcome") == "ok"
-               for r in records)
+    assert any(
+        r.get("msg") == "request" and r.get("route") == "/v1/login" and r.get("outcome") == "ok" for r in records
+    )
     assert any(r.get("msg") == "login attempt" and r.get("username") == name for r in records)
     text = "\n".join(lines)
     assert token not in text
@@ -177,11 +179,17 @@ def test_logout_revokes_the_token_on_every_replica(api, recognizer_server, datab
     assert_error(api.post("/v1/logout"), 401, "unauthorized")  # no token
     r = api.post("/v1/logout", headers=auth)
     assert r.status_code == 204 and not r.content
-    for call in (lambda c: c.get("/v1/me", headers=auth), lambda c: c.get("/v1/me/attempts", headers=auth),
-                 lambda c: c.post("/v1/logout", headers=auth), lambda c: c.delete("/v1/me", headers=auth)):
+    for call in (
+        lambda c: c.get("/v1/me", headers=auth),
+        lambda c: c.get("/v1/me/attempts", headers=auth),
+        lambda c: c.post("/v1/logout", headers=auth),
+        lambda c: c.delete("/v1/me", headers=auth),
+    ):
         assert_error(call(api), 401, "unauthorized")
-    with RecognizerServer.start_new(database_server.url, tmp_path / "replica", recognizer_server.env) as replica, \
-            replica.client() as other:
+    with (
+        RecognizerServer.start_new(database_server.url, tmp_path / "replica", recognizer_server.env) as replica,
+        replica.client() as other,
+    ):
         assert_error(other.get("/v1/me", headers=auth), 401, "unauthorized")
         assert other.get("/v1/me", headers={"Authorization": f"Bearer {second}"}).status_code == 200
     assert api.get("/v1/users/" + name, headers=recognizer_server.headers).status_code == 200  # the user stays

@@ -24,8 +24,15 @@ def test_defaults():
 
 
 def test_overrides():
-    s = Settings.from_env({"MONGO_URL": "mongodb://db:27017/", "FACEFLEET_THRESHOLD": "0.5",
-                           "FACEFLEET_LOCKOUT_S": "60", "FACEFLEET_TOKEN_TTL_S": "120", **SECRETS})
+    s = Settings.from_env(
+        {
+            "MONGO_URL": "mongodb://db:27017/",
+            "FACEFLEET_THRESHOLD": "0.5",
+            "FACEFLEET_LOCKOUT_S": "60",
+            "FACEFLEET_TOKEN_TTL_S": "120",
+            **SECRETS,
+        }
+    )
     assert (s.mongo_url, s.threshold, s.lockout_s, s.token_ttl_s) == ("mongodb://db:27017/", 0.5, 60, 120)
     s.check_secrets()
 
@@ -56,8 +63,11 @@ def test_the_readme_settings_table_is_the_declaration():
     names = [Settings.env_name(f) for f in Settings.model_fields]
     assert all(info.description for info in Settings.model_fields.values())
     assert names[0] == "MONGO_URL" and all(n.startswith("FACEFLEET_") for n in names[1:])
-    documented = [line.split("`")[1] for line in readme.splitlines() if line.startswith("| `")
-                  and line.split("`")[1].startswith(("FACEFLEET_", "MONGO_URL"))]
+    documented = [
+        line.split("`")[1]
+        for line in readme.splitlines()
+        if line.startswith("| `") and line.split("`")[1].startswith(("FACEFLEET_", "MONGO_URL"))
+    ]
     assert sorted(set(documented) & set(names)) == sorted(names)
 
 
@@ -74,12 +84,21 @@ def test_password_without_user_is_refused():
         Settings.from_env({"FACEFLEET_DB_PASSWORD": "pw"})
 
 
-@pytest.mark.parametrize("env", [{"FACEFLEET_DB_TIMEOUT_MS": "5000"}, {"FACEFLEET_LOCKOUT_S": "soon"},
-                                 {"FACEFLEET_THRESHOLD": "x"}, {"FACEFLEET_MIN_FACE_PX": "0"},
-                                 {"FACEFLEET_MODEL_PROCESSES": "-1"}, {"FACEFLEET_MODEL_PROCESSES": "many"},
-                                 {"FACEFLEET_TRUSTED_PROXIES": "10.42.0.0/16,ingress"},
-                                 {"FACEFLEET_DETECTOR": "retina"}, {"FACEFLEET_LOG_LEVEL": "loud"},
-                                 {"FACEFLEET_INDEX_REFRESH_S": "0"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"FACEFLEET_DB_TIMEOUT_MS": "5000"},
+        {"FACEFLEET_LOCKOUT_S": "soon"},
+        {"FACEFLEET_THRESHOLD": "x"},
+        {"FACEFLEET_MIN_FACE_PX": "0"},
+        {"FACEFLEET_MODEL_PROCESSES": "-1"},
+        {"FACEFLEET_MODEL_PROCESSES": "many"},
+        {"FACEFLEET_TRUSTED_PROXIES": "10.42.0.0/16,ingress"},
+        {"FACEFLEET_DETECTOR": "retina"},
+        {"FACEFLEET_LOG_LEVEL": "loud"},
+        {"FACEFLEET_INDEX_REFRESH_S": "0"},
+    ],
+)
 def test_bad_values_name_the_variable(env):
     with pytest.raises(ConfigError, match=next(iter(env))):
         Settings.from_env(env)
@@ -93,8 +112,14 @@ def test_secrets_required(missing):
 
 def _serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("FACEFLEET_")}
-    return subprocess.run([sys.executable, "-m", "recognizer", "serve", "--port", str(free_port())],
-                          env={**base, **env}, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "recognizer", "serve", "--port", str(free_port())],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
 
 
 def test_previous_embedding_key_is_optional_but_never_short():

@@ -15,7 +15,7 @@ from facefleet_testing.recognizer_api import enrol, new_username
 from facefleet_testing.stack import FERRETDB, DatabaseServer, RecognizerServer
 
 # Every character that broke the URL built by $(VAR) expansion, and some more.
-PASSWORD = 'p@ss:w/rd"\\ %?#&=+\'`$(x)'
+PASSWORD = "p@ss:w/rd\"\\ %?#&=+'`$(x)"
 
 
 def _chart_env(port: int, state: Path) -> dict[str, str]:
@@ -33,8 +33,13 @@ def _chart_env(port: int, state: Path) -> dict[str, str]:
             key = item["valueFrom"]["secretKeyRef"]["key"]
             env[item["name"]] = {"username": "facefleet", "password": PASSWORD}[key]
     assert env.get("FERRETDB_TEST_ENABLE_NEW_AUTH") == "true" and env["FERRETDB_HANDLER"] == "sqlite"
-    return env | {"FERRETDB_SQLITE_URL": f"file:{state}/", "FERRETDB_STATE_DIR": str(state),
-                  "FERRETDB_LISTEN_ADDR": f"127.0.0.1:{port}", "FERRETDB_DEBUG_ADDR": "-", "FERRETDB_LOG_LEVEL": "warn"}
+    return env | {
+        "FERRETDB_SQLITE_URL": f"file:{state}/",
+        "FERRETDB_STATE_DIR": str(state),
+        "FERRETDB_LISTEN_ADDR": f"127.0.0.1:{port}",
+        "FERRETDB_DEBUG_ADDR": "-",
+        "FERRETDB_LOG_LEVEL": "warn",
+    }
 
 
 @pytest.fixture()

@@ -24,7 +24,6 @@ from facefleet_testing.stack import ROOT, free_port
 pytestmark = pytest.mark.slow  # own servers, restarts or timers: tens of seconds
 
 
-
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -33,16 +32,27 @@ def _listening(port: int) -> bool:
 @pytest.fixture()
 def run_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEFLEET_") and k != "MONGO_URL"}
-    env.update(FACEFLEET_RUN_DATA=str(tmp_path / "data"), FACEFLEET_RUN_SECRETS=str(tmp_path / "secrets" / "r.env"),
-               FACEFLEET_RUN_DB_PORT=str(free_port()), FACEFLEET_RUN_RECOGNIZER_PORT=str(free_port()),
-               FACEFLEET_RUN_UI="0")
+    env.update(
+        FACEFLEET_RUN_DATA=str(tmp_path / "data"),
+        FACEFLEET_RUN_SECRETS=str(tmp_path / "secrets" / "r.env"),
+        FACEFLEET_RUN_DB_PORT=str(free_port()),
+        FACEFLEET_RUN_RECOGNIZER_PORT=str(free_port()),
+        FACEFLEET_RUN_UI="0",
+    )
     env.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
     return env
 
 
 def _start(env: dict[str, str]) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "devstack.py")], env=env, cwd=ROOT,
-                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tools" / "devstack.py")],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{env['FACEFLEET_RUN_RECOGNIZER_PORT']}/readyz"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -115,8 +125,14 @@ def test_run_refuses_a_port_already_in_use(run_env):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", int(run_env["FACEFLEET_RUN_DB_PORT"])))
         busy.listen()
-        out = subprocess.run([sys.executable, str(ROOT / "tools" / "devstack.py")], env=run_env, cwd=ROOT,
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "tools" / "devstack.py")],
+            env=run_env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert out.returncode == 1
     assert "already in use" in out.stderr and run_env["FACEFLEET_RUN_DB_PORT"] in out.stderr
 
@@ -129,8 +145,15 @@ def _children(pid: int) -> dict[str, int]:
             cmd = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except FileNotFoundError:
             continue
-        role = ("database" if ("ferretdb" in cmd or "mongod" in cmd) else "recognizer" if "recognizer serve" in cmd
-                else "ui" if "facefleet_ui" in cmd else None)
+        role = (
+            "database"
+            if ("ferretdb" in cmd or "mongod" in cmd)
+            else "recognizer"
+            if "recognizer serve" in cmd
+            else "ui"
+            if "facefleet_ui" in cmd
+            else None
+        )
         if role:
             roles[role] = int(child)
     return roles
@@ -152,8 +175,10 @@ def test_run_restarts_a_killed_child_and_keeps_the_others(run_env):
 
         def serving() -> bool:
             try:
-                return (httpx.get(base + "/readyz", timeout=2).status_code == 200
-                        and httpx.get(page, timeout=2).status_code == 200)
+                return (
+                    httpx.get(base + "/readyz", timeout=2).status_code == 200
+                    and httpx.get(page, timeout=2).status_code == 200
+                )
             except httpx.HTTPError:
                 return False
 
@@ -176,7 +201,8 @@ def test_run_restarts_a_killed_child_and_keeps_the_others(run_env):
                     assert proc.poll() is None, "make run stopped"
                     time.sleep(0.1)
                 assert {k: v for k, v in now.items() if k != victim} == {
-                    k: v for k, v in before.items() if k != victim}, f"killing the {victim} restarted others"
+                    k: v for k, v in before.items() if k != victim
+                }, f"killing the {victim} restarted others"
                 while not serving():
                     assert time.monotonic() - killed < 120, f"not serving again after the {victim} was killed"
                     time.sleep(0.3)
@@ -190,6 +216,7 @@ def test_restart_back_off_doubles_to_30_s_and_resets_after_a_stable_minute(monke
     """A child that keeps crashing is restarted after 1, 2, 4, ... s, never less often than every
     30 s; one that then stays up a minute starts over at 1 s."""
     from tools import devstack
+
     now = [0.0]
     sup = devstack.Supervisor(clock=lambda: now[0])
     monkeypatch.setattr(devstack, "say", lambda msg: None)

@@ -32,7 +32,8 @@ def test_structure():
     assert users and users[-1].split(":")[0].isdigit() and users[-1].split(":")[0] != "0", "numeric non-root user"
     assert "python -m recognizer.weights" in text, "weights seeded at build time"
     assert "DEEPFACE_HOME=/opt/deepface" in text and "COPY --from=build /opt/deepface /opt/deepface" in text
-    assert not re.search(r"amd64|x86_64|aarch64|arm64", re.sub(r"^#.*$", "", text, flags=re.M)), \
+    assert not re.search(r"amd64|x86_64|aarch64|arm64", re.sub(r"^#.*$", "", text, flags=re.M)), (
         "no architecture-specific names outside comments"
+    )
     assert not re.search(r"\b(curl|wget)\b|https?://(?!127\.0\.0\.1)", re.sub(r"^#.*$", "", text, flags=re.M))
     assert re.search(r'^CMD \["python", "-m", "recognizer", "serve"', text, re.M)

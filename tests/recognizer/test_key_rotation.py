@@ -26,8 +26,14 @@ OLD, NEW, OTHER = "old-embedding-key-0123456789", "new-embedding-key-0123456789"
 
 def rekey(rec: RecognizerServer) -> tuple[int, dict | None, str]:
     env = rec.process_env()
-    out = subprocess.run([sys.executable, "-m", "recognizer", "rekey"], env=env, cwd=rec.workdir,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "recognizer", "rekey"],
+        env=env,
+        cwd=rec.workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = out.stdout.strip().splitlines()
     return out.returncode, json.loads(lines[-1]) if lines else None, out.stderr
 

@@ -18,8 +18,9 @@ LOCK_S = 8  # long enough that the lock outlives a slow embedding on a loaded ma
 @pytest.fixture(scope="module")
 def rec(database_server, tmp_path_factory):
     """A recognizer with a short lock (the default policy is 5 failures in 5 minutes -> 5 minutes)."""
-    with RecognizerServer.start_new(database_server.url, tmp_path_factory.mktemp("lockout"),
-                                    {"FACEFLEET_LOCKOUT_S": str(LOCK_S)}) as server:
+    with RecognizerServer.start_new(
+        database_server.url, tmp_path_factory.mktemp("lockout"), {"FACEFLEET_LOCKOUT_S": str(LOCK_S)}
+    ) as server:
         yield server
 
 
@@ -43,8 +44,10 @@ def test_five_failures_lock_the_username(rec, database_server):
         assert ok.status_code == 200, ok.text
 
         token = ok.json()["token"]
-        results = [a["result"] for a in c.get("/v1/me/attempts", headers={"Authorization": f"Bearer {token}"})
-                   .json()["attempts"]]
+        results = [
+            a["result"]
+            for a in c.get("/v1/me/attempts", headers={"Authorization": f"Bearer {token}"}).json()["attempts"]
+        ]
         assert results[:4] == ["success", "locked_out", "locked_out", "no_match"]
         assert results.count("no_match") == 5
         c.delete(f"/v1/users/{name}", headers=rec.headers)

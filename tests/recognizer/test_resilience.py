@@ -13,11 +13,12 @@ from facefleet_testing.stack import DatabaseServer, RecognizerServer
 pytestmark = pytest.mark.slow  # own servers, restarts or timers: tens of seconds
 
 
-
 @pytest.fixture()
 def stack(tmp_path):
-    with DatabaseServer.start_new(tmp_path / "db") as db, \
-            RecognizerServer.start_new(db.url, tmp_path / "rec", {"FACEFLEET_DB_TIMEOUT_MS": "1000"}) as rec:
+    with (
+        DatabaseServer.start_new(tmp_path / "db") as db,
+        RecognizerServer.start_new(db.url, tmp_path / "rec", {"FACEFLEET_DB_TIMEOUT_MS": "1000"}) as rec,
+    ):
         yield db, rec
 
 

@@ -37,18 +37,32 @@ def test_issue_and_verify_round_trip():
     assert claims.expires_at == expires
 
 
-@pytest.mark.parametrize("make", [
-    lambda: TokenIssuer(SECRET, 10, clock=lambda: time.time() - 100).issue("alice", "u")[0],
-    lambda: _tamper(TokenIssuer(SECRET, 60).issue("alice", "u")[0], sub="mallory"),
-    lambda: TokenIssuer("another-secret-0123456789", 60).issue("alice", "u")[0],
-    lambda: _none_alg({"sub": "alice", "uid": "u", "iat": int(time.time()), "exp": int(time.time()) + 60,
-                       "iss": "facefleet-recognizer"}),
-    lambda: jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256"),
-    lambda: jwt.encode({"sub": "alice", "uid": "u", "iat": 1, "exp": int(time.time()) + 60,
-                        "iss": "facefleet-recognizer"}, SECRET, algorithm="HS512"),
-    lambda: "not-a-token",
-    lambda: "",
-], ids=["expired", "tampered", "wrong-secret", "alg-none", "missing-claims", "other-alg", "garbage", "empty"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: TokenIssuer(SECRET, 10, clock=lambda: time.time() - 100).issue("alice", "u")[0],
+        lambda: _tamper(TokenIssuer(SECRET, 60).issue("alice", "u")[0], sub="mallory"),
+        lambda: TokenIssuer("another-secret-0123456789", 60).issue("alice", "u")[0],
+        lambda: _none_alg(
+            {
+                "sub": "alice",
+                "uid": "u",
+                "iat": int(time.time()),
+                "exp": int(time.time()) + 60,
+                "iss": "facefleet-recognizer",
+            }
+        ),
+        lambda: jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256"),
+        lambda: jwt.encode(
+            {"sub": "alice", "uid": "u", "iat": 1, "exp": int(time.time()) + 60, "iss": "facefleet-recognizer"},
+            SECRET,
+            algorithm="HS512",
+        ),
+        lambda: "not-a-token",
+        lambda: "",
+    ],
+    ids=["expired", "tampered", "wrong-secret", "alg-none", "missing-claims", "other-alg", "garbage", "empty"],
+)
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 def test_rejected_tokens(make):
     with pytest.raises(FacefleetError) as e:
@@ -72,14 +86,19 @@ def _claims(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-@pytest.mark.parametrize("forge", [
-    lambda tok, secret: TokenIssuer(secret, 30, clock=lambda: time.time() - 60).issue(
-        _claims(tok)["sub"], _claims(tok)["uid"])[0],
-    lambda tok, secret: _tamper(tok, exp=int(time.time()) + 10**6),
-    lambda tok, secret: jwt.encode(_claims(tok), "wrong-secret-0123456789-0123456789", algorithm="HS256"),
-    lambda tok, secret: _none_alg(_claims(tok)),
-    lambda tok, secret: TokenIssuer(secret, 60).issue(_claims(tok)["sub"], "0" * 24)[0],
-], ids=["expired", "tampered", "wrong-secret", "alg-none", "other-user-record"])
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda tok, secret: TokenIssuer(secret, 30, clock=lambda: time.time() - 60).issue(
+            _claims(tok)["sub"], _claims(tok)["uid"]
+        )[0],
+        lambda tok, secret: _tamper(tok, exp=int(time.time()) + 10**6),
+        lambda tok, secret: jwt.encode(_claims(tok), "wrong-secret-0123456789-0123456789", algorithm="HS256"),
+        lambda tok, secret: _none_alg(_claims(tok)),
+        lambda tok, secret: TokenIssuer(secret, 60).issue(_claims(tok)["sub"], "0" * 24)[0],
+    ],
+    ids=["expired", "tampered", "wrong-secret", "alg-none", "other-user-record"],
+)
 def test_server_rejects_forged_tokens(api, session, forge):
     name, token, secret = session
     assert api.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200

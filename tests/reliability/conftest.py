@@ -16,8 +16,9 @@ from facefleet_testing.stack import DatabaseServer, RecognizerServer
 
 
 @pytest.fixture(scope="session")
-def own_recognizer(database_server: DatabaseServer,
-                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[RecognizerServer]:
+def own_recognizer(
+    database_server: DatabaseServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RecognizerServer]:
     """One recognizer (default settings but no identify limit) for the modules that need nothing special
     (its own database name; never the session's shared `recognizer_server`)."""
     # The per-client identify limit is proven in test_abuse.py; here every test talks from 127.0.0.1,

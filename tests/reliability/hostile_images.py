@@ -34,9 +34,9 @@ def jpeg_header_bomb(width: int = 65_000, height: int = 65_000) -> bytes:
     data = bytearray(F.jpeg(F.grace_hopper()))
     i = 2
     while i < len(data):
-        marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+        marker, length = data[i + 1], struct.unpack(">H", data[i + 2 : i + 4])[0]
         if marker in (0xC0, 0xC1, 0xC2):
-            data[i + 5:i + 9] = struct.pack(">HH", height, width)
+            data[i + 5 : i + 9] = struct.pack(">HH", height, width)
             return bytes(data)
         i += 2 + length
     raise AssertionError("no SOF marker")
@@ -49,7 +49,7 @@ def gif_header_bomb() -> bytes:
     data = bytearray(buf.getvalue())
     data[6:10] = struct.pack("<HH", 65535, 65535)  # logical screen
     j = data.index(b"\x2c")  # image descriptor: left, top, width, height
-    data[j + 5:j + 9] = struct.pack("<HH", 65535, 65535)
+    data[j + 5 : j + 9] = struct.pack("<HH", 65535, 65535)
     return bytes(data)
 
 
@@ -120,8 +120,10 @@ def animated_gif() -> bytes:
 
 
 def svg() -> bytes:
-    return (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="512" height="512">'
-            b'<circle cx="256" cy="256" r="200" fill="peachpuff"/></svg>')
+    return (
+        b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="512" height="512">'
+        b'<circle cx="256" cy="256" r="200" fill="peachpuff"/></svg>'
+    )
 
 
 def eps() -> bytes:

@@ -12,6 +12,7 @@ Only 127.0.0.1 is ever contacted: the base URL comes from support.stack servers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import secrets
@@ -112,8 +113,12 @@ class LoadRun:
                 username = f"{self.prefix}-{secrets.token_hex(5)}"
                 with self._lock:
                     self._person_of[username] = person
-                r = client.post("/v1/users", headers={"X-API-Key": self.api_key}, data={"username": username},
-                                files=[("images", ("face.jpg", img(PEOPLE[person][0])))])
+                r = client.post(
+                    "/v1/users",
+                    headers={"X-API-Key": self.api_key},
+                    data={"username": username},
+                    files=[("images", ("face.jpg", img(PEOPLE[person][0])))],
+                )
             else:
                 data = {"username": username} if username else {}
                 r = client.post("/v1/login", data=data, files={"image": ("probe.jpg", img(PEOPLE[person][1]))})
@@ -130,8 +135,7 @@ class LoadRun:
         except httpx.HTTPError as exc:
             status, code = 0, type(exc).__name__
         end = time.monotonic()
-        return Outcome(op=op, status=status, code=code, seconds=end - start, at=start - self._t0,
-                       username=username)
+        return Outcome(op=op, status=status, code=code, seconds=end - start, at=start - self._t0, username=username)
 
     def _client_loop(self, index: int) -> None:
         rng = random.Random(self.seed * 1000 + index)
@@ -145,18 +149,18 @@ class LoadRun:
         while not self._stop.wait(1.0):
             if self.server_pid is None:
                 return
-            try:
+            with contextlib.suppress(OSError, KeyError):  # the server may be restarting
                 self.rss.append((time.monotonic() - self._t0, rss_kb(self.server_pid)["VmRSS"]))
-            except (OSError, KeyError):
-                pass  # the server may be restarting
 
     # -- the run ----------------------------------------------------------------------------
     def run(self, during: Callable[[LoadRun], None] | None = None) -> LoadRun:
         """Run the load; `during(self)` runs in the calling thread meanwhile (e.g. kill a server)."""
         self._person_of: dict[str, str] = {}
         self._t0 = time.monotonic()
-        threads = [threading.Thread(target=self._client_loop, args=(i,), name=f"load-{i}", daemon=True)
-                   for i in range(self.clients)]
+        threads = [
+            threading.Thread(target=self._client_loop, args=(i,), name=f"load-{i}", daemon=True)
+            for i in range(self.clients)
+        ]
         sampler = threading.Thread(target=self._sample_rss, name="rss", daemon=True)
         for t in threads + [sampler]:
             t.start()
@@ -183,8 +187,11 @@ class LoadRun:
         by_op = {}
         for op in sorted({o.op for o in self.outcomes}):
             lat = [o.seconds for o in answered if o.op == op]
-            by_op[op] = {"n": sum(o.op == op for o in self.outcomes), "p50_s": round(percentile(lat, 50), 3),
-                         "p99_s": round(percentile(lat, 99), 3)}
+            by_op[op] = {
+                "n": sum(o.op == op for o in self.outcomes),
+                "p50_s": round(percentile(lat, 50), 3),
+                "p99_s": round(percentile(lat, 99), 3),
+            }
         lat = [o.seconds for o in answered]
         after = [kb for t, kb in self.rss if t >= warmup_s]
         elapsed = self.elapsed()

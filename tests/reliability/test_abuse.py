@@ -15,22 +15,25 @@ import httpx
 import jwt
 import pytest
 
-from recognizer.ratelimit import FailureLimiter
-from recognizer.tokens import TokenIssuer
 from facefleet_testing.recognizer_api import assert_error, db_state, img, new_username
 from facefleet_testing.stack import RecognizerServer
+from recognizer.ratelimit import FailureLimiter
+from recognizer.tokens import TokenIssuer
 
 # The lock outlasts slow waves; the identify window holds 3 failures even when a login takes seconds.
 LOCK_S, IDENTIFY_FAILURES, IDENTIFY_WINDOW_S, TTL_S = 120, 3, 20, 3
 #: routes anyone may call; every other route in the OpenAPI document must declare a security scheme.
-PUBLIC = {("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"), ("post", "/v1/login"),
-          ("post", "/v1/compare")}
+PUBLIC = {("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"), ("post", "/v1/login"), ("post", "/v1/compare")}
 
 
 @pytest.fixture(scope="module")
 def rec(database_server, tmp_path_factory):
-    env = {"FACEFLEET_LOCKOUT_S": str(LOCK_S), "FACEFLEET_IDENTIFY_RATE_FAILURES": str(IDENTIFY_FAILURES),
-           "FACEFLEET_IDENTIFY_RATE_WINDOW_S": str(IDENTIFY_WINDOW_S), "FACEFLEET_TOKEN_TTL_S": str(TTL_S)}
+    env = {
+        "FACEFLEET_LOCKOUT_S": str(LOCK_S),
+        "FACEFLEET_IDENTIFY_RATE_FAILURES": str(IDENTIFY_FAILURES),
+        "FACEFLEET_IDENTIFY_RATE_WINDOW_S": str(IDENTIFY_WINDOW_S),
+        "FACEFLEET_TOKEN_TTL_S": str(TTL_S),
+    }
     with RecognizerServer.start_new(database_server.url, tmp_path_factory.mktemp("abuse"), env) as server:
         yield server
 
@@ -132,16 +135,18 @@ def test_forwarded_addresses_count_only_from_trusted_proxies(database_server, tm
     """X-Forwarded-For names the client only when the peer is in FACEFLEET_TRUSTED_PROXIES: from any other
     peer (127.0.0.1 too, which uvicorn trusts by default) inventing an address per request does not dodge
     the 1:N limit; from a trusted proxy each forwarded client has a budget of its own."""
-    env = {"FACEFLEET_IDENTIFY_RATE_FAILURES": "2", "FACEFLEET_IDENTIFY_RATE_WINDOW_S": "300",
-           "FACEFLEET_TRUSTED_PROXIES": "127.0.0.2"}
+    env = {
+        "FACEFLEET_IDENTIFY_RATE_FAILURES": "2",
+        "FACEFLEET_IDENTIFY_RATE_WINDOW_S": "300",
+        "FACEFLEET_TRUSTED_PROXIES": "127.0.0.2",
+    }
     with RecognizerServer.start_new(database_server.url, tmp_path / "proxies", env) as server:
+
         def client(address: str) -> httpx.Client:
-            return httpx.Client(base_url=server.url, timeout=60,
-                                transport=httpx.HTTPTransport(local_address=address))
+            return httpx.Client(base_url=server.url, timeout=60, transport=httpx.HTTPTransport(local_address=address))
 
         def identify(c: httpx.Client, forwarded: str) -> httpx.Response:
-            return c.post("/v1/login", files={"image": ("p", img("hopper"))},
-                          headers={"X-Forwarded-For": forwarded})
+            return c.post("/v1/login", files={"image": ("p", img("hopper"))}, headers={"X-Forwarded-For": forwarded})
 
         with client("127.0.0.1") as direct, client("127.0.0.2") as proxy:
             for k in range(2):
@@ -204,28 +209,42 @@ def _request_for(method: str, path: str, username: str) -> dict:
 
 def test_every_route_is_public_by_name_or_needs_a_credential(spec):
     unprotected = {(m, p) for m, p, s in operations(spec) if not s}
-    assert unprotected == PUBLIC, f"routes without a security scheme that are not meant to be public: " \
-                                  f"{sorted(unprotected - PUBLIC)}"
+    assert unprotected == PUBLIC, (
+        f"routes without a security scheme that are not meant to be public: {sorted(unprotected - PUBLIC)}"
+    )
 
 
 def test_api_key_missing_or_wrong_on_every_protected_route(rec, spec, database_server):
     name = _user(rec, "astronaut")
     key = rec.api_key
-    wrong = {"missing": None, "empty": "", "wrong": "x" * len(key), "prefix": key[:-1], "suffix": key + "x",
-             "upper": key.upper(), "reversed": key[::-1], "operator": '{"$ne": ""}', "bearer_style": f"Bearer {key}"}
+    wrong = {
+        "missing": None,
+        "empty": "",
+        "wrong": "x" * len(key),
+        "prefix": key[:-1],
+        "suffix": key + "x",
+        "upper": key.upper(),
+        "reversed": key[::-1],
+        "operator": '{"$ne": ""}',
+        "bearer_style": f"Bearer {key}",
+    }
     routes = [(m, p) for m, p, s in operations(spec) if "APIKeyHeader" in s]
     assert len(routes) >= 5
     before = db_state(database_server, rec)
     with rec.client() as c:
         for method, path in routes:
-            for kind, value in wrong.items():
+            for value in wrong.values():
                 kw = _request_for(method, path, name)
                 kw["headers"] = {} if value is None else {"X-API-Key": value}
                 # the key sent as a bearer token or a query parameter is not the key either
                 for extra in ({}, {"params": {"api_key": key}}):
                     r = c.request(**kw, **extra)
                     assert_error(r, 401, "unauthorized")
-            r = c.request(**_request_for(method, path, name), headers={"X-API-Key": key}) if method != "delete" else None
+            r = (
+                c.request(**_request_for(method, path, name), headers={"X-API-Key": key})
+                if method != "delete"
+                else None
+            )
             assert r is None or r.status_code in (200, 201), (method, path, r.text)  # the right key works
     after = db_state(database_server, rec)
     changed = {k for k in before if before[k] != after[k]}
@@ -263,8 +282,14 @@ def test_no_route_leaks_embeddings_or_secrets(rec, spec):
             elif path == "/v1/compare":
                 answers.append(c.post(url, files={"image_a": ("a", img("hopper")), "image_b": ("b", img("hopper2"))}))
             elif method == "post":
-                answers.append(c.post(url, headers=auth, data={} if "{username}" in path else {"username": name},
-                                      files=[("images", ("a", img("hopper2")))]))
+                answers.append(
+                    c.post(
+                        url,
+                        headers=auth,
+                        data={} if "{username}" in path else {"username": name},
+                        files=[("images", ("a", img("hopper2")))],
+                    )
+                )
             else:
                 answers += [c.get(url, headers=auth), c.get(url)]
         answers.append(c.get("/openapi.json"))

@@ -24,6 +24,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from reliability_load import write_report
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -34,13 +35,17 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from reliability_load import write_report
 from facefleet_testing.recognizer_api import img
 
 EXAMPLES = int(os.environ.get("FACEFLEET_FUZZ_EXAMPLES", "8"))
 FACES = ["astronaut", "astronaut2", "hopper", "hopper2"]
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 STATS: Counter = Counter()
 
 
@@ -62,7 +67,9 @@ def _token(rec) -> str:
         if r.status_code == 200:
             return r.json()["token"]
         c.delete("/v1/users/fuzz-owner", headers=rec.headers)
-        c.post("/v1/users", headers=rec.headers, data={"username": "fuzz-owner"}, files=[("images", ("h", img("hopper")))])
+        c.post(
+            "/v1/users", headers=rec.headers, data={"username": "fuzz-owner"}, files=[("images", ("h", img("hopper")))]
+        )
         r = c.post("/v1/login", data={"username": "fuzz-owner"}, files={"image": ("p", img("hopper2"))})
         assert r.status_code == 200, r.text
         return r.json()["token"]
@@ -79,8 +86,9 @@ def _with_faces(body, faces: list[str]):
     return out
 
 
-def _expected_users(before: dict[str, int], method: str, path: str, status: int, body, request_body,
-                    path_params: dict) -> dict[str, int]:
+def _expected_users(
+    before: dict[str, int], method: str, path: str, status: int, body, request_body, path_params: dict
+) -> dict[str, int]:
     after = dict(before)
     if status >= 300:
         return after
@@ -97,10 +105,22 @@ def _expected_users(before: dict[str, int], method: str, path: str, status: int,
 
 def _operations():
     # The document is fetched from the module's server inside the test; ids are fixed here.
-    return [("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"), ("get", "/v1/users"),
-            ("post", "/v1/users"), ("post", "/v1/users/{username}/faces"), ("get", "/v1/users/{username}"),
-            ("delete", "/v1/users/{username}"), ("post", "/v1/login"), ("post", "/v1/compare"),
-            ("get", "/v1/me"), ("delete", "/v1/me"), ("get", "/v1/me/attempts"), ("post", "/v1/logout")]
+    return [
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+        ("get", "/v1/users"),
+        ("post", "/v1/users"),
+        ("post", "/v1/users/{username}/faces"),
+        ("get", "/v1/users/{username}"),
+        ("delete", "/v1/users/{username}"),
+        ("post", "/v1/login"),
+        ("post", "/v1/compare"),
+        ("get", "/v1/me"),
+        ("delete", "/v1/me"),
+        ("get", "/v1/me/attempts"),
+        ("post", "/v1/logout"),
+    ]
 
 
 def test_the_fuzzed_operations_are_all_the_documented_ones(target):
@@ -118,11 +138,19 @@ def test_fuzz_operation(target, method, path, mode):
         pytest.skip("no parameters or body: nothing to make invalid")
     checks = CHECKS + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-    @given(case=op.as_strategy(generation_mode=mode),
-           faces=st.lists(st.sampled_from(FACES), max_size=3),
-           existing=st.booleans())
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate],
+    )
+    @given(
+        case=op.as_strategy(generation_mode=mode),
+        faces=st.lists(st.sampled_from(FACES), max_size=3),
+        existing=st.booleans(),
+    )
     def run(case, faces, existing):
         if mode is GenerationMode.POSITIVE:
             case.body = _with_faces(case.body, faces)
@@ -148,8 +176,9 @@ def test_fuzz_operation(target, method, path, mode):
         assert response.status_code < 500 or response.status_code == 503, response.text
         ctype = next((v[0] for k, v in response.headers.items() if k.lower() == "content-type" and v), "")
         body = response.json() if ctype.startswith("application/json") else None
-        expected = _expected_users(before, method.upper(), path, response.status_code, body, case.body,
-                                   case.path_parameters or {})
+        expected = _expected_users(
+            before, method.upper(), path, response.status_code, body, case.body, case.path_parameters or {}
+        )
         assert _users(db, rec) == expected, f"the database does not hold what the answer says ({response.status_code})"
 
     run()

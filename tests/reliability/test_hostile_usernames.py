@@ -46,17 +46,29 @@ BAD_NAMES = {
 ODD_BUT_VALID = ["...", "-_-", "a.b", "_.-", "0" * 64]
 
 #: path forms that must never reach the victim's record (422, or 404 for another route).
-BAD_PATHS = ["/v1/users/VICTIM", "/v1/users/victim%00", "/v1/users/victim%20", "/v1/users/victim%3Fx=1",
-             "/v1/users/..%2Fvictim", "/v1/users/%7B%22%24ne%22%3Anull%7D", "/v1/users/%24ne",
-             "/v1/users/victim%2F..", "/v1/users/v%C4%B1ctim", "/v1/users/%EF%BD%96%EF%BD%89%EF%BD%83%EF%BD%94"
-             "%EF%BD%89%EF%BD%8D"]
+BAD_PATHS = [
+    "/v1/users/VICTIM",
+    "/v1/users/victim%00",
+    "/v1/users/victim%20",
+    "/v1/users/victim%3Fx=1",
+    "/v1/users/..%2Fvictim",
+    "/v1/users/%7B%22%24ne%22%3Anull%7D",
+    "/v1/users/%24ne",
+    "/v1/users/victim%2F..",
+    "/v1/users/v%C4%B1ctim",
+    "/v1/users/%EF%BD%96%EF%BD%89%EF%BD%83%EF%BD%94%EF%BD%89%EF%BD%8D",
+]
 
 
 @pytest.fixture(scope="module")
 def rec(own_recognizer):
     with own_recognizer.client() as c:
-        r = c.post("/v1/users", headers=own_recognizer.headers, data={"username": VICTIM},
-                   files=[("images", ("v.jpg", img("hopper")))])
+        r = c.post(
+            "/v1/users",
+            headers=own_recognizer.headers,
+            data={"username": VICTIM},
+            files=[("images", ("v.jpg", img("hopper")))],
+        )
         assert r.status_code == 201, r.text
     return own_recognizer
 
@@ -96,8 +108,11 @@ def test_bad_username_is_rejected_everywhere(rec, database_server, untouched, na
 def test_tricky_paths_never_reach_the_victim(rec, untouched, path):
     h = rec.headers
     with rec.client() as c:
-        for r in (c.get(path, headers=h), c.delete(path, headers=h),
-                  c.post(path + "/faces", headers=h, files=[("images", ("a", img("astronaut")))])):
+        for r in (
+            c.get(path, headers=h),
+            c.delete(path, headers=h),
+            c.post(path + "/faces", headers=h, files=[("images", ("a", img("astronaut")))]),
+        ):
             assert r.status_code in (404, 405, 422), (path, r.status_code, r.text)
             body = r.json()
             assert set(body) == {"error", "detail"} and body["error"] in ("invalid_username", "not_found")
@@ -111,14 +126,19 @@ def test_operators_in_every_field_are_not_interpreted(rec, untouched):
     with rec.client() as c:
         # JSON bodies are not the contract's multipart: the fields are missing, nothing is queried.
         assert_error(c.post("/v1/login", json={"username": {"$ne": None}, "image": "x"}), 422, "missing_field")
-        assert_error(c.post("/v1/users", headers=h, json={"username": {"$gt": ""}, "images": ["x"]}), 422,
-                     "missing_field")
+        assert_error(
+            c.post("/v1/users", headers=h, json={"username": {"$gt": ""}, "images": ["x"]}), 422, "missing_field"
+        )
         # An operator where a file belongs is not a file.
         assert_error(c.post("/v1/login", data={"image": ne}), 422, "missing_field")
         assert_error(c.post("/v1/compare", data={"image_a": ne, "image_b": ne}), 422, "missing_field")
         # Booleans and integers are parsed, not evaluated.
-        r = c.post("/v1/users", headers=h, data={"username": "consent-trick", "consent": ne},
-                   files=[("images", ("a", img("astronaut")))])
+        r = c.post(
+            "/v1/users",
+            headers=h,
+            data={"username": "consent-trick", "consent": ne},
+            files=[("images", ("a", img("astronaut")))],
+        )
         assert_error(r, 422, "missing_field")
         # Credentials that are operators are just wrong credentials.
         assert_error(c.get("/v1/users", headers={"X-API-Key": ne}), 401, "unauthorized")

@@ -17,8 +17,8 @@ import os
 import random
 
 import pytest
-
 from reliability_load import write_report
+
 from facefleet_testing import faces as F
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
@@ -35,8 +35,7 @@ def _impostor_pairs():
     root = lfw.lfw_root()
     if not (root / "pairsDevTrain.txt").is_file():
         pytest.skip(f"LFW View 1 not found at {root} (../shared absent): impostor FAR not measured")
-    pairs = [p for name in ("pairsDevTrain.txt", "pairsDevTest.txt") for p in lfw.read_pairs(root / name)
-             if not p.same]
+    pairs = [p for name in ("pairsDevTrain.txt", "pairsDevTest.txt") for p in lfw.read_pairs(root / name) if not p.same]
     return lfw, root, pairs
 
 
@@ -55,16 +54,21 @@ def test_false_accept_rate_on_lfw_view1_impostors(recognizer_server):
     chosen = pairs if (complete or LONG) else random.Random(20261125).sample(pairs, min(SAMPLE, len(pairs)))
     emb = lfw.embed_images({r for p in chosen for r in (p.a, p.b)}, cfg, root=root, processes=1, log=print)
     d, _ = lfw.pair_distances(chosen, emb)
-    accepts = [p for p, x in zip(chosen, d) if metric.is_match(float(x), threshold)]
+    accepts = [p for p, x in zip(chosen, d, strict=True) if metric.is_match(float(x), threshold)]
     far = len(accepts) / len(chosen)
     lo, hi = wilson(len(accepts), len(chosen))
 
     # The service decides the same way: a few impostor pairs through the real /v1/compare.
     checked = []
     with recognizer_server.client(timeout=120) as c:
-        for p, x in list(zip(chosen, d))[:6]:
-            r = c.post("/v1/compare", files={"image_a": ("a.jpg", (root / p.a).read_bytes()),
-                                             "image_b": ("b.jpg", (root / p.b).read_bytes())})
+        for p, x in list(zip(chosen, d, strict=True))[:6]:
+            r = c.post(
+                "/v1/compare",
+                files={
+                    "image_a": ("a.jpg", (root / p.a).read_bytes()),
+                    "image_b": ("b.jpg", (root / p.b).read_bytes()),
+                },
+            )
             if r.status_code != 200:  # LFW images with a background face: multiple_faces at the service
                 assert r.json()["error"] in ("multiple_faces", "no_face", "face_too_small"), r.text
                 continue
@@ -74,11 +78,20 @@ def test_false_accept_rate_on_lfw_view1_impostors(recognizer_server):
             if emb.status[p.a] == emb.status[p.b] == "single":
                 assert abs(body["distance"] - float(x)) < 0.05, (p, body, float(x))
 
-    report = {"threshold": threshold, "impostor_pairs": len(chosen), "of_view1_impostor_pairs": len(pairs),
-              "false_accepts": len(accepts), "far": round(far, 5), "far_ci95": [round(lo, 5), round(hi, 5)],
-              "pipeline": cfg.key(), "accepted_pairs": [[p.a, p.b] for p in accepts][:20],
-              "service_cross_check": checked}
+    report = {
+        "threshold": threshold,
+        "impostor_pairs": len(chosen),
+        "of_view1_impostor_pairs": len(pairs),
+        "false_accepts": len(accepts),
+        "far": round(far, 5),
+        "far_ci95": [round(lo, 5), round(hi, 5)],
+        "pipeline": cfg.key(),
+        "accepted_pairs": [[p.a, p.b] for p in accepts][:20],
+        "service_cross_check": checked,
+    }
     path = write_report("impostors", report)
-    print(f"\nimpostors: {len(accepts)} false accepts of {len(chosen)} LFW View 1 impostor pairs at threshold "
-          f"{threshold}: FAR {far:.4f} (95% CI {lo:.4f}-{hi:.4f}) ({path})")
+    print(
+        f"\nimpostors: {len(accepts)} false accepts of {len(chosen)} LFW View 1 impostor pairs at threshold "
+        f"{threshold}: FAR {far:.4f} (95% CI {lo:.4f}-{hi:.4f}) ({path})"
+    )
     assert far <= MAX_FAR, report

@@ -16,8 +16,8 @@ import time
 
 import httpx
 import pytest
-
 from reliability_load import LoadRun, write_report
+
 from facefleet_testing.recognizer_api import img, new_username
 from facefleet_testing.stack import DatabaseServer, RecognizerServer
 
@@ -30,8 +30,10 @@ OUTAGE_S = 6.0
 
 @pytest.fixture()
 def stack(tmp_path):
-    with DatabaseServer.start_new(tmp_path / "db") as db, \
-            RecognizerServer.start_new(db.url, tmp_path / "rec", {"FACEFLEET_DB_TIMEOUT_MS": str(DB_TIMEOUT_MS)}) as rec:
+    with (
+        DatabaseServer.start_new(tmp_path / "db") as db,
+        RecognizerServer.start_new(db.url, tmp_path / "rec", {"FACEFLEET_DB_TIMEOUT_MS": str(DB_TIMEOUT_MS)}) as rec,
+    ):
         yield db, rec
 
 
@@ -55,8 +57,16 @@ def test_database_killed_during_a_stream_of_logins_and_enrolments(stack):
     db, rec = stack
     outages = 2 if SOAK_S else 1
     duration = 8 + outages * (OUTAGE_S + 12)
-    load = LoadRun(rec.url, rec.api_key, clients=3, duration_s=duration, timeout_s=MAX_ANSWER_S + 8,
-                   mix={"enrol": 0.4, "login": 0.3, "identify": 0.3}, prefix="outage", server_pid=rec.proc.pid)
+    load = LoadRun(
+        rec.url,
+        rec.api_key,
+        clients=3,
+        duration_s=duration,
+        timeout_s=MAX_ANSWER_S + 8,
+        mix={"enrol": 0.4, "login": 0.3, "identify": 0.3},
+        prefix="outage",
+        server_pid=rec.proc.pid,
+    )
     ready: list[tuple[float, int]] = []
     windows: list[tuple[float, float]] = []  # (killed, restarted) in seconds since the load started
     stop = threading.Event()
@@ -88,14 +98,24 @@ def test_database_killed_during_a_stream_of_logins_and_enrolments(stack):
     in_outage = [o for o in outcomes if any(k - 0.5 <= o.at + o.seconds and o.at <= r + 3 for k, r in windows)]
     after = [o for o in outcomes if o.at > windows[-1][1] + 5]
     report = {
-        "sent": len(outcomes), "acknowledged_enrolments": len(load.acked), "lost": len(lost), "lost_users": lost,
+        "sent": len(outcomes),
+        "acknowledged_enrolments": len(load.acked),
+        "lost": len(lost),
+        "lost_users": lost,
         "stored_users": len(stored),
-        "stored_unacknowledged": len(set(stored) - set(load.acked)), "outages": [{"killed_s": round(k, 1), "restarted_s": round(r, 1)} for k, r in windows],
+        "stored_unacknowledged": len(set(stored) - set(load.acked)),
+        "outages": [{"killed_s": round(k, 1), "restarted_s": round(r, 1)} for k, r in windows],
         "summary": load.summary(),
-        "during_outage": {"n": len(in_outage), "statuses": sorted({o.status for o in in_outage}),
-                          "max_s": round(max((o.seconds for o in in_outage), default=0), 2)},
-        "readyz": {"503": sum(s == 503 for _, s in ready), "200": sum(s == 200 for _, s in ready),
-                   "other": sorted({s for _, s in ready} - {200, 503})},
+        "during_outage": {
+            "n": len(in_outage),
+            "statuses": sorted({o.status for o in in_outage}),
+            "max_s": round(max((o.seconds for o in in_outage), default=0), 2),
+        },
+        "readyz": {
+            "503": sum(s == 503 for _, s in ready),
+            "200": sum(s == 200 for _, s in ready),
+            "other": sorted({s for _, s in ready} - {200, 503}),
+        },
     }
     path = write_report("db_outage" + ("_long" if SOAK_S else ""), report)
     print(f"\ndb outage: sent {report['sent']}, acked enrolments {len(load.acked)}, lost {len(lost)} ({path})")
@@ -143,8 +163,15 @@ def test_recognizer_killed_mid_enrolment_leaves_no_half_written_user(database_se
     with RecognizerServer.start_new(database_server.url, tmp_path / "rec") as rec:
         existing = new_username("grow")
         with rec.client() as c:
-            assert c.post("/v1/users", headers=rec.headers, data={"username": existing},
-                          files=[("images", ("h.jpg", img("hopper")))]).status_code == 201
+            assert (
+                c.post(
+                    "/v1/users",
+                    headers=rec.headers,
+                    data={"username": existing},
+                    files=[("images", ("h.jpg", img("hopper")))],
+                ).status_code
+                == 201
+            )
         names = [new_username("kill") for _ in range(2)]
         results: dict[str, int] = {}
         threads = [threading.Thread(target=_enrol_many, args=(rec, n, faces, results)) for n in names]
@@ -178,7 +205,7 @@ def test_recognizer_killed_mid_enrolment_leaves_no_half_written_user(database_se
             assert stored[existing] in (1, 1 + added), f"half-applied addition: {stored[existing]} faces"
             if results[existing] == 200:
                 assert stored[existing] == 1 + added
-            for name, n in stored.items():  # whatever survived decrypts and logs in
+            for name in stored:  # whatever survived decrypts and logs in
                 probe = "hopper2" if name == existing else "astronaut2"
                 ok = c.post("/v1/login", data={"username": name}, files={"image": ("p", img(probe))})
                 assert ok.status_code == 200, ok.text

@@ -24,8 +24,15 @@ MAX_LATENCY_S = 60.0
 
 def test_soak_mixed_load(own_recognizer, database_server):
     rec = own_recognizer
-    load = LoadRun(rec.url, rec.api_key, clients=CLIENTS, duration_s=SOAK_S, timeout_s=MAX_LATENCY_S,
-                   prefix="soak", server_pid=rec.proc.pid).run()
+    load = LoadRun(
+        rec.url,
+        rec.api_key,
+        clients=CLIENTS,
+        duration_s=SOAK_S,
+        timeout_s=MAX_LATENCY_S,
+        prefix="soak",
+        server_pid=rec.proc.pid,
+    ).run()
     summary = load.summary(warmup_s=WARMUP_S)
     with database_server.client() as m:
         stored = {d["username"]: d["faces"] for d in m[rec.db_name]["users"].find({}, {"username": 1, "faces": 1})}
@@ -33,14 +40,23 @@ def test_soak_mixed_load(own_recognizer, database_server):
     errors = [o for o in load.outcomes if o.status not in (200, 201)]
     rss = summary["rss_mb"]
     growth = (rss["last"] - rss["after_warmup"]) if rss["last"] is not None else 0.0
-    report = {**summary, "errors": len(errors), "lost": len(lost), "rss_growth_after_warmup_mb": round(growth, 1),
-              "warmup_s": WARMUP_S, "duration_target_s": SOAK_S,
-              "machine_load_average_1_5_15": [round(x, 1) for x in os.getloadavg()], "cpus": os.cpu_count()}
+    report = {
+        **summary,
+        "errors": len(errors),
+        "lost": len(lost),
+        "rss_growth_after_warmup_mb": round(growth, 1),
+        "warmup_s": WARMUP_S,
+        "duration_target_s": SOAK_S,
+        "machine_load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+    }
     path = write_report("soak_long" if LONG else "soak", report)
-    print(f"\nsoak: {CLIENTS} clients, {summary['seconds']} s, {summary['requests']} requests, "
-          f"{summary['throughput_rps']} req/s, p50 {summary['p50_s']} s, p99 {summary['p99_s']} s, "
-          f"errors {len(errors)}, lost {len(lost)}, RSS {rss['after_warmup']} -> {rss['last']} MB "
-          f"(max {rss['max']}) ({path})")
+    print(
+        f"\nsoak: {CLIENTS} clients, {summary['seconds']} s, {summary['requests']} requests, "
+        f"{summary['throughput_rps']} req/s, p50 {summary['p50_s']} s, p99 {summary['p99_s']} s, "
+        f"errors {len(errors)}, lost {len(lost)}, RSS {rss['after_warmup']} -> {rss['last']} MB "
+        f"(max {rss['max']}) ({path})"
+    )
 
     assert summary["requests"] >= CLIENTS, "the load never ran"
     assert not errors, f"errors under load: {errors[:10]}"

@@ -17,7 +17,6 @@ import pytest
 from facefleet_testing.recognizer_api import img, new_username
 
 
-
 def test_ui_client_gives_up_in_time_on_a_stalled_recognizer_and_recovers(own_recognizer):
     client_mod = pytest.importorskip("facefleet_ui.client")
     config = pytest.importorskip("facefleet_ui.config")
@@ -49,8 +48,10 @@ def test_ui_client_gives_up_in_time_on_a_stalled_recognizer_and_recovers(own_rec
                 if attempt == 2:
                     raise
         assert ok.username == name and ok.token
-        print(f"\nui client on a stalled recognizer: Unavailable after {waited:.2f} s (timeout {timeout_s} s), "
-              "then logged in once it was back")
+        print(
+            f"\nui client on a stalled recognizer: Unavailable after {waited:.2f} s (timeout {timeout_s} s), "
+            "then logged in once it was back"
+        )
     finally:
         client.close()
         with rec.client() as c:

@@ -40,8 +40,9 @@ def cmd_embed(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     try:
         for path in args.images:
             vec, err = _embed_path(embedder, path)
-            out.write(json.dumps({"path": path, "embedding": vec} if err is None else {"path": path, "error": err})
-                      + "\n")
+            out.write(
+                json.dumps({"path": path, "embedding": vec} if err is None else {"path": path, "error": err}) + "\n"
+            )
             out.flush()
     finally:
         embedder.close()
@@ -81,8 +82,14 @@ def cmd_compare(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     try:
         for a, b in pairs:
             (va, ea), (vb, eb) = get(a), get(b)
-            row: dict[str, Any] = {"a": a, "b": b, "distance": None, "threshold": threshold, "match": None,
-                                   "error": ea or eb}
+            row: dict[str, Any] = {
+                "a": a,
+                "b": b,
+                "distance": None,
+                "threshold": threshold,
+                "match": None,
+                "error": ea or eb,
+            }
             if va is not None and vb is not None and row["error"] is None:
                 d = metric.distance(np.asarray(va), np.asarray(vb))
                 row.update(distance=d, match=metric.is_match(d, threshold))
@@ -116,13 +123,18 @@ def cmd_rekey(settings: Settings, out: TextIO) -> int:
         repo.close()
     out.write(json.dumps(asdict(report)) + "\n")
     if report.unreadable:
-        print(f"recognizer rekey: {report.unreadable} user(s) open with neither FACEFLEET_EMBEDDING_KEY nor "
-              "FACEFLEET_EMBEDDING_KEY_PREVIOUS (their names are in the log); keep the previous key until "
-              "they are re-enrolled", file=sys.stderr)
+        print(
+            f"recognizer rekey: {report.unreadable} user(s) open with neither FACEFLEET_EMBEDDING_KEY nor "
+            "FACEFLEET_EMBEDDING_KEY_PREVIOUS (their names are in the log); keep the previous key until "
+            "they are re-enrolled",
+            file=sys.stderr,
+        )
         return 1
     if report.changed_meanwhile:
-        print(f"recognizer rekey: {report.changed_meanwhile} user(s) changed during the run; run it again",
-              file=sys.stderr)
+        print(
+            f"recognizer rekey: {report.changed_meanwhile} user(s) changed during the run; run it again",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -132,6 +144,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from recognizer import weights
     from recognizer.api import create_app
+
     configure_logging(settings.log_level)
     try:
         settings.check_secrets()
@@ -143,9 +156,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # X-Forwarded-For is believed only from FACEFLEET_TRUSTED_PROXIES: uvicorn's own default trusts
     # 127.0.0.1, which let any local caller pick a fresh address per request and dodge the
     # per-client 1:N limit (tests/reliability/test_abuse.py).
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5, proxy_headers=bool(settings.trusted_proxies),
-                forwarded_allow_ips=[str(net) for net in settings.trusted_proxies] or None)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=[str(net) for net in settings.trusted_proxies] or None,
+    )
     error = app.state.runtime.model_error
     if error:
         print(f"recognizer serve: the face model failed to load: {error}", file=sys.stderr)
@@ -164,8 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_ = sub.add_parser("compare", help="compare image pairs listed in a file (pathA<TAB>pathB per line)")
     cmp_.add_argument("--pairs", required=True, metavar="FILE")
     cmp_.add_argument("--threshold", type=float, default=None, help="override FACEFLEET_THRESHOLD")
-    sub.add_parser("rekey", help="re-encrypt stored embeddings with FACEFLEET_EMBEDDING_KEY "
-                                 "(those only FACEFLEET_EMBEDDING_KEY_PREVIOUS opens)")
+    sub.add_parser(
+        "rekey",
+        help="re-encrypt stored embeddings with FACEFLEET_EMBEDDING_KEY "
+        "(those only FACEFLEET_EMBEDDING_KEY_PREVIOUS opens)",
+    )
     return p
 
 

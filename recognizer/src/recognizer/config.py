@@ -47,13 +47,15 @@ def usable_cpus() -> int:
     return cpus
 
 
-def _setting(default: Any, description: str, *, shown: str | None = None, env: str | None = None,
-             **constraints: Any) -> Any:
+def _setting(
+    default: Any, description: str, *, shown: str | None = None, env: str | None = None, **constraints: Any
+) -> Any:
     """A field with its README row: `shown` replaces the rendered default where a value alone would mislead."""
     extra: dict[str, Any] = {"shown_default": shown} if shown is not None else {}
     alias = AliasChoices(env) if env else None
-    return Field(default, description=description, validation_alias=alias, json_schema_extra=extra or None,
-                 **constraints)
+    return Field(
+        default, description=description, validation_alias=alias, json_schema_extra=extra or None, **constraints
+    )
 
 
 #: the mapping `from_env(env)` reads instead of os.environ, for the duration of that call (thread-safe).
@@ -78,89 +80,131 @@ class Settings(BaseSettings):
     os.environ, with the given fields on top (tests).
     """
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True,
-                                      extra="ignore", validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="ignore", validate_default=True
+    )
 
     mongo_url: str = _setting(
-        "mongodb://127.0.0.1:27017/", env="MONGO_URL",
-        description="MongoDB wire-protocol URL; in clusters without credentials (they come from the next two)")
+        "mongodb://127.0.0.1:27017/",
+        env="MONGO_URL",
+        description="MongoDB wire-protocol URL; in clusters without credentials (they come from the next two)",
+    )
     db_username: str = _setting(
-        "", shown="empty: the credentials in `MONGO_URL`, if any",
+        "",
+        shown="empty: the credentials in `MONGO_URL`, if any",
         description="database user, given to the driver apart from the URL (the charts take it from the Secret "
-                    "`facefleet-database`)")
+        "`facefleet-database`)",
+    )
     db_password: str = _setting(
-        "", description="that user's password: any characters, no URL escaping; needs `FACEFLEET_DB_USERNAME`")
+        "", description="that user's password: any characters, no URL escaping; needs `FACEFLEET_DB_USERNAME`"
+    )
     mongo_db: str = _setting(
-        "", shown="the database in `MONGO_URL`'s path, else `facefleet`", description="database name")
+        "", shown="the database in `MONGO_URL`'s path, else `facefleet`", description="database name"
+    )
     api_key: str = _setting(
-        "", shown=f"— (required, ≥ {MIN_SECRET_CHARS} chars)",
-        description="API key for the user-management routes, header `X-API-Key`")
+        "",
+        shown=f"— (required, ≥ {MIN_SECRET_CHARS} chars)",
+        description="API key for the user-management routes, header `X-API-Key`",
+    )
     token_secret: str = _setting(
-        "", shown=f"— (required, ≥ {MIN_SECRET_CHARS} chars)",
-        description="secret the HS256 login tokens are signed with (HMAC key derived from it); same on every replica")
+        "",
+        shown=f"— (required, ≥ {MIN_SECRET_CHARS} chars)",
+        description="secret the HS256 login tokens are signed with (HMAC key derived from it); same on every replica",
+    )
     token_ttl_s: int = _setting(3600, "token lifetime in seconds", ge=1)
     embedding_key: str = _setting(
-        "", shown=f"— (required, ≥ {MIN_SECRET_CHARS} chars)",
+        "",
+        shown=f"— (required, ≥ {MIN_SECRET_CHARS} chars)",
         description="secret the AES-256-GCM key for embeddings at rest is derived from (HKDF-SHA256); losing it "
-                    "loses every enrolment")
+        "loses every enrolment",
+    )
     embedding_key_previous: str = _setting(
-        "", description="during a key rotation only: the key the stored embeddings were encrypted with before; blobs "
-                        "that the current key does not open are read with it, writes always use the current key, and "
-                        "`python -m recognizer rekey` re-encrypts the rest (clusters/README.md, \"Rotating without "
-                        "downtime\")")
+        "",
+        description="during a key rotation only: the key the stored embeddings were encrypted with before; blobs "
+        "that the current key does not open are read with it, writes always use the current key, and "
+        '`python -m recognizer rekey` re-encrypts the rest (clusters/README.md, "Rotating without '
+        'downtime")',
+    )
     threshold: float = _setting(
-        DEFAULT_THRESHOLD, shown=f"`{DEFAULT_THRESHOLD}` (`faces.metric.DEFAULT_THRESHOLD`, calibrated)",
-        description="match when Euclidean distance ≤ threshold (login, identify, compare, CLI)")
+        DEFAULT_THRESHOLD,
+        shown=f"`{DEFAULT_THRESHOLD}` (`faces.metric.DEFAULT_THRESHOLD`, calibrated)",
+        description="match when Euclidean distance ≤ threshold (login, identify, compare, CLI)",
+    )
     detector: str = _setting(
-        defaults.DETECTOR, description="face detector: " + ", ".join(f"`{d}`" for d in defaults.DETECTORS))
+        defaults.DETECTOR, description="face detector: " + ", ".join(f"`{d}`" for d in defaults.DETECTORS)
+    )
     engine: str = _setting(
-        defaults.ENGINE, description="forward-pass engine, both computing dlib's descriptors (equal within 1e-4, so "
+        defaults.ENGINE,
+        description="forward-pass engine, both computing dlib's descriptors (equal within 1e-4, so "
         "stored embeddings stay valid): `onnx` (dlib's ResNet rebuilt as an ONNX graph, run by onnxruntime) or "
-        "`dlib` (dlib's own, the reference)")
+        "`dlib` (dlib's own, the reference)",
+    )
     min_face_px: int = _setting(defaults.MIN_FACE_PX, "`face_too_small` below this shorter box side", ge=1)
     max_image_bytes: int = _setting(
-        defaults.MAX_IMAGE_BYTES, shown=f"`{defaults.MAX_IMAGE_BYTES}` (10 MiB)",
-        description="per image; larger → 413 `image_too_large`", ge=1024)
+        defaults.MAX_IMAGE_BYTES,
+        shown=f"`{defaults.MAX_IMAGE_BYTES}` (10 MiB)",
+        description="per image; larger → 413 `image_too_large`",
+        ge=1024,
+    )
     max_pixels: int = _setting(
-        defaults.MAX_PIXELS, "per image, decided from the header before decoding → 413", ge=10_000)
+        defaults.MAX_PIXELS, "per image, decided from the header before decoding → 413", ge=10_000
+    )
     max_images: int = _setting(10, "images per enrolment / add-faces request", ge=1)
     lockout_failures: int = _setting(5, "failed logins for one username ...", ge=1)
     lockout_window_s: int = _setting(300, "... within this window lock it ...", ge=1)
     lockout_s: int = _setting(300, "... for this long (429 `locked_out` + `Retry-After`)", ge=1)
     identify_rate_failures: int = _setting(
-        20, "failed 1:N identifies (no username) per client address within the window below; more → 429 "
-            "`locked_out` + `Retry-After` until the oldest leaves the window; per replica, in memory; `0` disables. "
-            "The ui is one client: size it for the ui's traffic", ge=0)
+        20,
+        "failed 1:N identifies (no username) per client address within the window below; more → 429 "
+        "`locked_out` + `Retry-After` until the oldest leaves the window; per replica, in memory; `0` disables. "
+        "The ui is one client: size it for the ui's traffic",
+        ge=0,
+    )
     identify_rate_window_s: int = _setting(60, "sliding window of that limit", ge=1)
     trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = _setting(
-        (), shown="empty",
+        (),
+        shown="empty",
         description="comma-separated IP addresses or CIDR networks (e.g. `10.42.0.0/16`) whose `X-Forwarded-For` "
-                    "header names the client, for the per-client limit above; from any other peer the header is "
-                    "ignored. Empty: trust no one (uvicorn's own default would trust 127.0.0.1, which let a local "
-                    "caller invent a new address per request). A network is written without host bits (`10.42.0.0/16`, "
-                    "not `10.42.0.5/16`)")
+        "header names the client, for the per-client limit above; from any other peer the header is "
+        "ignored. Empty: trust no one (uvicorn's own default would trust 127.0.0.1, which let a local "
+        "caller invent a new address per request). A network is written without host bits (`10.42.0.0/16`, "
+        "not `10.42.0.5/16`)",
+    )
     audit_retention_s: int = _setting(
-        defaults.AUDIT_RETENTION_S, shown=f"`{defaults.AUDIT_RETENTION_S}` (30 days)",
-        description="login attempts are deleted after this", ge=60)
+        defaults.AUDIT_RETENTION_S,
+        shown=f"`{defaults.AUDIT_RETENTION_S}` (30 days)",
+        description="login attempts are deleted after this",
+        ge=60,
+    )
     db_timeout_ms: int = _setting(
-        defaults.DB_TIMEOUT_MS, shown=f"`{defaults.DB_TIMEOUT_MS}` (max {defaults.MAX_DB_TIMEOUT_MS})",
+        defaults.DB_TIMEOUT_MS,
+        shown=f"`{defaults.DB_TIMEOUT_MS}` (max {defaults.MAX_DB_TIMEOUT_MS})",
         description="server selection, connect and socket timeouts: an outage answers 503 within ~3 s",
-        ge=100, le=defaults.MAX_DB_TIMEOUT_MS)
+        ge=100,
+        le=defaults.MAX_DB_TIMEOUT_MS,
+    )
     index_refresh_s: float = _setting(
         defaults.INDEX_REFRESH_S,
-        "how often each replica checks the change counter to pick up other replicas' changes", gt=0)
+        "how often each replica checks the change counter to pick up other replicas' changes",
+        gt=0,
+    )
     index_full_reload_s: float = _setting(
         defaults.INDEX_FULL_RELOAD_S,
         "a full reload of the index whatever the counter says: bounds how long a change whose counter bump was "
-        "lost (a crash between the two writes) can go unseen by other replicas", ge=0)
+        "lost (a crash between the two writes) can go unseen by other replicas",
+        ge=0,
+    )
     model_threads: int = _setting(2, "face-pipeline calls running at once (the rest queue)", ge=1)
     model_processes: int = _setting(
-        "auto", shown="`auto`",
+        "auto",
+        shown="`auto`",
         description="`N`: the face pipeline runs in N worker processes, so N logins are embedded at once on N cores "
-                    "(dlib's detector and landmarks hold the GIL, so threads cannot); `0`: in the server process. "
-                    "`auto`: one per usable CPU (affinity mask, capped by the container's cgroup CPU limit) when "
-                    "there are two or more, else 0. Each worker loads its own copy of the model (its memory: "
-                    "\"Model, detector and accuracy\" below)", ge=0)
+        "(dlib's detector and landmarks hold the GIL, so threads cannot); `0`: in the server process. "
+        "`auto`: one per usable CPU (affinity mask, capped by the container's cgroup CPU limit) when "
+        "there are two or more, else 0. Each worker loads its own copy of the model (its memory: "
+        '"Model, detector and accuracy" below)',
+        ge=0,
+    )
     log_level: str = _setting("INFO", "log level")
 
     @field_validator("model_processes", mode="before")
@@ -217,11 +261,14 @@ class Settings(BaseSettings):
         return self
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         given = _ENVIRONMENT.get()
         return init_settings, env_settings if given is None else _GivenEnvironment(settings_cls, given)
 
@@ -248,11 +295,14 @@ class Settings(BaseSettings):
         """Refuse to serve without the three secrets (each at least MIN_SECRET_CHARS characters)."""
         for field in ("api_key", "token_secret", "embedding_key"):
             if len(getattr(self, field)) < MIN_SECRET_CHARS:
-                raise ConfigError(f"{self.env_name(field)} must be set to at least {MIN_SECRET_CHARS} characters "
-                                  + SECRET_SOURCE)
+                raise ConfigError(
+                    f"{self.env_name(field)} must be set to at least {MIN_SECRET_CHARS} characters " + SECRET_SOURCE
+                )
         if self.embedding_key_previous and len(self.embedding_key_previous) < MIN_SECRET_CHARS:
-            raise ConfigError(f"FACEFLEET_EMBEDDING_KEY_PREVIOUS, when set, must have at least {MIN_SECRET_CHARS} "
-                              "characters (it is the key that encrypted the stored embeddings before a rotation)")
+            raise ConfigError(
+                f"FACEFLEET_EMBEDDING_KEY_PREVIOUS, when set, must have at least {MIN_SECRET_CHARS} "
+                "characters (it is the key that encrypted the stored embeddings before a rotation)"
+            )
 
     @property
     def request_body_limit(self) -> int:
@@ -260,8 +310,11 @@ class Settings(BaseSettings):
         return self.max_images * self.max_image_bytes + defaults.FORM_SLACK_BYTES
 
 
-_REASONS = {"int_parsing": "must be an integer", "int_from_float": "must be an integer",
-            "float_parsing": "must be a number"}
+_REASONS = {
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_parsing": "must be a number",
+}
 
 
 def _explain(err: Mapping[str, Any]) -> str:
@@ -287,4 +340,3 @@ def _explain(err: Mapping[str, Any]) -> str:
     else:
         reason = _REASONS.get(kind, str(err.get("msg", "is invalid")))
     return f"{name} {reason}, got {err.get('input')!r}"
-

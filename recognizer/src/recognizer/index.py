@@ -80,15 +80,21 @@ class Snapshot:
                 counts.append(len(mats[-1]))
         matrix = np.vstack(mats) if mats else np.zeros((0, DIM), np.float32)
         starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
-        return cls(matrix=matrix, users=np.array(users, dtype=object), uids=np.array(uids, dtype=object),
-                   starts=starts, version=version)
+        return cls(
+            matrix=matrix,
+            users=np.array(users, dtype=object),
+            uids=np.array(uids, dtype=object),
+            starts=starts,
+            version=version,
+        )
 
     def user(self, username: str) -> Enrolled | None:
         k = self.where.get(username)
         if k is None:
             return None
-        return Enrolled(username=username, uid=str(self.uids[k]),
-                        embeddings=self.matrix[self.starts[k]:self.starts[k + 1]])
+        return Enrolled(
+            username=username, uid=str(self.uids[k]), embeddings=self.matrix[self.starts[k] : self.starts[k + 1]]
+        )
 
     def without(self, username: str) -> Snapshot:
         """This snapshot minus one user (same version); itself when the user is absent."""
@@ -96,21 +102,29 @@ class Snapshot:
         if k is None:
             return self
         a, b = int(self.starts[k]), int(self.starts[k + 1])
-        starts = np.concatenate([self.starts[:k], self.starts[k + 1:] - (b - a)])
-        return Snapshot(matrix=np.concatenate([self.matrix[:a], self.matrix[b:]]),
-                        users=np.delete(self.users, k), uids=np.delete(self.uids, k), starts=starts,
-                        version=self.version, known_sq_norms=np.concatenate([self.sq_norms[:a], self.sq_norms[b:]]))
+        starts = np.concatenate([self.starts[:k], self.starts[k + 1 :] - (b - a)])
+        return Snapshot(
+            matrix=np.concatenate([self.matrix[:a], self.matrix[b:]]),
+            users=np.delete(self.users, k),
+            uids=np.delete(self.uids, k),
+            starts=starts,
+            version=self.version,
+            known_sq_norms=np.concatenate([self.sq_norms[:a], self.sq_norms[b:]]),
+        )
 
     def plus(self, username: str, uid: str, embeddings: np.ndarray) -> Snapshot:
         """This snapshot with one more user at the end (same version)."""
         emb = np.asarray(embeddings, np.float32).reshape(-1, DIM)
         if not len(emb):
             return self
-        return Snapshot(matrix=np.vstack([self.matrix, emb]),
-                        users=np.append(self.users, np.array([username], dtype=object)),
-                        uids=np.append(self.uids, np.array([uid], dtype=object)),
-                        starts=np.append(self.starts, self.starts[-1] + len(emb)), version=self.version,
-                        known_sq_norms=np.concatenate([self.sq_norms, _sq_norms(emb)]))
+        return Snapshot(
+            matrix=np.vstack([self.matrix, emb]),
+            users=np.append(self.users, np.array([username], dtype=object)),
+            uids=np.append(self.uids, np.array([uid], dtype=object)),
+            starts=np.append(self.starts, self.starts[-1] + len(emb)),
+            version=self.version,
+            known_sq_norms=np.concatenate([self.sq_norms, _sq_norms(emb)]),
+        )
 
 
 @dataclass(frozen=True)
@@ -122,9 +136,14 @@ class Hit:
 class EmbeddingIndex:
     """Every embedding of this model in one float32 matrix, following the database's change counter."""
 
-    def __init__(self, repo: Repository, *, model_name: str = metric.MODEL_NAME,
-                 refresh_s: float = defaults.INDEX_REFRESH_S,
-                 full_reload_s: float = defaults.INDEX_FULL_RELOAD_S) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        *,
+        model_name: str = metric.MODEL_NAME,
+        refresh_s: float = defaults.INDEX_REFRESH_S,
+        full_reload_s: float = defaults.INDEX_FULL_RELOAD_S,
+    ) -> None:
         self._repo = repo
         self._model = model_name
         self._refresh_s = refresh_s
@@ -173,8 +192,10 @@ class EmbeddingIndex:
             self.skipped_other_model = skipped
             self.loaded = True
             self._loaded_at = time.monotonic()
-        log.info("index loaded", extra={"fields": {"embeddings": len(snap.matrix), "version": version,
-                                                    "skipped_other_model": skipped}})
+        log.info(
+            "index loaded",
+            extra={"fields": {"embeddings": len(snap.matrix), "version": version, "skipped_other_model": skipped}},
+        )
         return True
 
     def refresh_if_changed(self) -> None:
@@ -185,8 +206,9 @@ class EmbeddingIndex:
         if not self.loaded or stale or self._repo.version() != self._snap.version:
             self.reload()
 
-    def apply(self, username: str, embeddings: np.ndarray | None, model: str, new_version: int | None,
-              uid: str = "") -> None:
+    def apply(
+        self, username: str, embeddings: np.ndarray | None, model: str, new_version: int | None, uid: str = ""
+    ) -> None:
         """Apply this replica's own change (embeddings None = user deleted) without a full reload.
 
         `new_version` is the counter after this change's bump; None when the bump failed, which

@@ -67,8 +67,10 @@ class Runtime:
             log.exception("model failed to load; stopping")
             os.kill(os.getpid(), signal.SIGTERM)
             return
-        log.info("model loaded", extra={"fields": {"seconds": round(time.perf_counter() - start, 2),
-                                                    "detector": self.detector}})
+        log.info(
+            "model loaded",
+            extra={"fields": {"seconds": round(time.perf_counter() - start, 2), "detector": self.detector}},
+        )
 
     def _database_loop(self) -> None:
         """Set up indexes and load the 1:N index (retrying while the DB is down), then purge periodically."""

@@ -64,8 +64,16 @@ class Recognizer:
     answer 503 unavailable until it is attached.
     """
 
-    def __init__(self, settings: Settings, repo: Repository, index: EmbeddingIndex, tokens: TokenIssuer,
-                 embedder: Embedder | None = None, *, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        repo: Repository,
+        index: EmbeddingIndex,
+        tokens: TokenIssuer,
+        embedder: Embedder | None = None,
+        *,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self.settings = settings
         self.repo = repo
         self.index = index
@@ -92,8 +100,9 @@ class Recognizer:
             raise FacefleetError(ErrorCode.UNAVAILABLE, "The face model is still loading; try again shortly.")
         for data in images:
             if len(data) > self.settings.max_image_bytes:
-                raise FacefleetError(ErrorCode.IMAGE_TOO_LARGE,
-                                     f"An image may have at most {self.settings.max_image_bytes} bytes.")
+                raise FacefleetError(
+                    ErrorCode.IMAGE_TOO_LARGE, f"An image may have at most {self.settings.max_image_bytes} bytes."
+                )
         with self._model_slots:  # bounds concurrent pipeline calls; the wait is not model time
             start = time.perf_counter()
             outcome = "ok"
@@ -114,8 +123,7 @@ class Recognizer:
         if not images:
             raise FacefleetError(ErrorCode.MISSING_FIELD, "At least one image is required.")
         if len(images) > self.settings.max_images:
-            raise FacefleetError(ErrorCode.IMAGE_TOO_LARGE,
-                                 f"At most {self.settings.max_images} images per request.")
+            raise FacefleetError(ErrorCode.IMAGE_TOO_LARGE, f"At most {self.settings.max_images} images per request.")
         return self._embed_batch(images)
 
     # -- users ------------------------------------------------------------------------------
@@ -194,8 +202,11 @@ class Recognizer:
         user = self.repo.get_user(username, with_embeddings=True)
         if user is None:
             return None
-        faces = user.embeddings if user.model == self.model_name and user.embeddings is not None \
+        faces = (
+            user.embeddings
+            if user.model == self.model_name and user.embeddings is not None
             else np.zeros((0, 128), np.float32)
+        )
         return Enrolled(username=user.username, uid=user.id, embeddings=faces)
 
     # -- login ------------------------------------------------------------------------------
@@ -205,14 +216,24 @@ class Recognizer:
         if until is not None:
             retry = max(1, math.ceil((until - self._now()).total_seconds()))
             self._audit(username, mode, "locked_out", None)
-            raise FacefleetError(ErrorCode.LOCKED_OUT,
-                                 f"Too many failed logins; try again in {retry} seconds.", retry_after_s=retry)
+            raise FacefleetError(
+                ErrorCode.LOCKED_OUT, f"Too many failed logins; try again in {retry} seconds.", retry_after_s=retry
+            )
 
     def _audit(self, username: str | None, mode: str, result: str, distance: float | None) -> None:
         telemetry.LOGINS.labels(mode=mode, result=result).inc()
         self.repo.record_attempt(username=username, mode=mode, result=result, distance=distance)
-        log.info("login attempt", extra={"fields": {"username": username, "mode": mode, "result": result,
-                                                    "distance": None if distance is None else round(distance, 4)}})
+        log.info(
+            "login attempt",
+            extra={
+                "fields": {
+                    "username": username,
+                    "mode": mode,
+                    "result": result,
+                    "distance": None if distance is None else round(distance, 4),
+                }
+            },
+        )
 
     @staticmethod
     def _best_distance(user: Enrolled | None, probe: np.ndarray) -> float | None:
@@ -233,8 +254,12 @@ class Recognizer:
         user = self._enrolled(username)
         distance = self._best_distance(user, probe)
         if user is None or distance is None or not metric.is_match(distance, self.threshold):
-            self.repo.register_failure(username, max_failures=self.settings.lockout_failures,
-                                       window_s=self.settings.lockout_window_s, lock_s=self.settings.lockout_s)
+            self.repo.register_failure(
+                username,
+                max_failures=self.settings.lockout_failures,
+                window_s=self.settings.lockout_window_s,
+                lock_s=self.settings.lockout_s,
+            )
             raise self._no_match(username, VERIFY, distance)
         return self._succeed(user, VERIFY, distance)
 
@@ -247,8 +272,11 @@ class Recognizer:
         retry = self.identify_limiter.retry_after(client)
         if retry is not None:
             self._audit(None, IDENTIFY, "locked_out", None)
-            raise FacefleetError(ErrorCode.LOCKED_OUT, "Too many failed identify attempts from this client; "
-                                 f"try again in {retry} seconds.", retry_after_s=retry)
+            raise FacefleetError(
+                ErrorCode.LOCKED_OUT,
+                f"Too many failed identify attempts from this client; try again in {retry} seconds.",
+                retry_after_s=retry,
+            )
         probe = self.embed(image)
         if not self.index.loaded:
             raise FacefleetError(ErrorCode.UNAVAILABLE, "The face index is still loading; try again shortly.")
@@ -270,8 +298,9 @@ class Recognizer:
         self.repo.clear_failures(user.username)
         token, expires_at = self.tokens.issue(user.username, user.uid)
         self._audit(user.username, mode, "success", distance)
-        return LoginResult(username=user.username, distance=distance, threshold=self.threshold,
-                           token=token, expires_at=expires_at)
+        return LoginResult(
+            username=user.username, distance=distance, threshold=self.threshold, token=token, expires_at=expires_at
+        )
 
     def _no_match(self, username: str | None, mode: str, distance: float | None) -> FacefleetError:
         self._audit(username, mode, "no_match", distance)

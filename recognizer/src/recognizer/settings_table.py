@@ -32,8 +32,10 @@ def shown_default(name: str) -> str:
 
 def markdown() -> str:
     """The table: one row per field of Settings, in declaration order."""
-    rows = [f"| `{Settings.env_name(name)}` | {shown_default(name)} | {info.description} |\n"
-            for name, info in Settings.model_fields.items()]
+    rows = [
+        f"| `{Settings.env_name(name)}` | {shown_default(name)} | {info.description} |\n"
+        for name, info in Settings.model_fields.items()
+    ]
     return HEADER + "".join(rows)
 
 
@@ -41,7 +43,7 @@ def replace_in(text: str) -> str:
     """`text` with its settings table (from HEADER to the first blank line) replaced by `markdown()`."""
     start = text.index(HEADER)
     end = text.find("\n\n", start)
-    return text[:start] + markdown() + text[end + 1 if end >= 0 else len(text):]
+    return text[:start] + markdown() + text[end + 1 if end >= 0 else len(text) :]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,22 +49,34 @@ class TokenIssuer:
         now = int(self._clock())
         exp = now + self._ttl
         # jti: two logins in the same second still get different tokens, so a logout revokes one only.
-        token = jwt.encode({"sub": username, "uid": uid, "iat": now, "exp": exp, "iss": ISSUER,
-                            "jti": secrets.token_urlsafe(12)}, self._secret, algorithm=ALGORITHM)
+        token = jwt.encode(
+            {"sub": username, "uid": uid, "iat": now, "exp": exp, "iss": ISSUER, "jti": secrets.token_urlsafe(12)},
+            self._secret,
+            algorithm=ALGORITHM,
+        )
         return token, datetime.fromtimestamp(exp, UTC)
 
     def verify(self, token: str | None) -> Claims:
         if not token:
             raise FacefleetError(ErrorCode.UNAUTHORIZED, "A bearer token is required.")
         try:
-            data = jwt.decode(token, self._secret, algorithms=[ALGORITHM], issuer=ISSUER,
-                              options={"require": ["sub", "uid", "exp", "iat", "iss"]},
-                              leeway=0)
+            data = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["sub", "uid", "exp", "iat", "iss"]},
+                leeway=0,
+            )
         except jwt.ExpiredSignatureError as exc:
             raise FacefleetError(ErrorCode.UNAUTHORIZED, "The token has expired; log in again.") from exc
         except jwt.InvalidTokenError as exc:
             raise FacefleetError(ErrorCode.UNAUTHORIZED, "The token is not valid.") from exc
         if not isinstance(data.get("sub"), str) or not isinstance(data.get("uid"), str):
             raise FacefleetError(ErrorCode.UNAUTHORIZED, "The token is not valid.")
-        return Claims(username=data["sub"], uid=data["uid"], expires_at=datetime.fromtimestamp(data["exp"], UTC),
-                      token_id=token_id(token))
+        return Claims(
+            username=data["sub"],
+            uid=data["uid"],
+            expires_at=datetime.fromtimestamp(data["exp"], UTC),
+            token_id=token_id(token),
+        )

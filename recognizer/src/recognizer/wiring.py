@@ -23,9 +23,15 @@ def embedding_cipher(settings: Settings) -> EmbeddingCipher:
 
 def repository(settings: Settings) -> Repository:
     """The database, with the settings' timeouts, retention and credentials."""
-    return Repository(settings.mongo_url, settings.mongo_db, embedding_cipher(settings),
-                      timeout_ms=settings.db_timeout_ms, audit_retention_s=settings.audit_retention_s,
-                      username=settings.db_username, password=settings.db_password)
+    return Repository(
+        settings.mongo_url,
+        settings.mongo_db,
+        embedding_cipher(settings),
+        timeout_ms=settings.db_timeout_ms,
+        audit_retention_s=settings.audit_retention_s,
+        username=settings.db_username,
+        password=settings.db_password,
+    )
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -35,9 +41,13 @@ def load_embedder(settings: Settings) -> Embedder:
     """
     from recognizer.faces.embedder import FaceEmbedder, PipelineOptions
 
-    options = PipelineOptions(detector=settings.detector, min_face_px=settings.min_face_px,
-                              max_image_bytes=settings.max_image_bytes, max_pixels=settings.max_pixels,
-                              engine=settings.engine)
+    options = PipelineOptions(
+        detector=settings.detector,
+        min_face_px=settings.min_face_px,
+        max_image_bytes=settings.max_image_bytes,
+        max_pixels=settings.max_pixels,
+        engine=settings.engine,
+    )
     if settings.model_processes > 0:
         from recognizer.faces.pool import EmbedderPool
 

@@ -59,8 +59,7 @@ def main() -> None:
         st.session_state.view = st.session_state.pop("switch_to")
     if "prefill_login" in st.session_state:
         st.session_state.login_username = st.session_state.pop("prefill_login")
-    view = st.radio("What do you want to do?", VIEWS, horizontal=True, key="view",
-                    label_visibility="collapsed")
+    view = st.radio("What do you want to do?", VIEWS, horizontal=True, key="view", label_visibility="collapsed")
     if view == "Register":
         webrtc.forget(login.KEY)
         register.render()

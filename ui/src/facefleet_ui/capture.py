@@ -65,8 +65,7 @@ class _Base:
         fresh = self._last_q is None or now - self._last_t >= self.ANALYSE_EVERY_S
         q = self._last_q
         if fresh or q is None:
-            q = quality.assess(bgr, min_face_px=self.settings.min_face_px,
-                               min_sharpness=self.settings.min_sharpness)
+            q = quality.assess(bgr, min_face_px=self.settings.min_face_px, min_sharpness=self.settings.min_sharpness)
             self._last_q, self._last_t = q, now
         with self._lock:
             self._frames += 1
@@ -105,9 +104,14 @@ class LoginCapture(_Base):
         raw, bgr, q, fresh = self._judge(frame)
         label = None
         with self._lock:
-            go = (fresh and q.usable and self.enabled and not self._busy
-                  and (self._outcome is None or self._outcome.ok is None)
-                  and time.monotonic() >= self._not_before)
+            go = (
+                fresh
+                and q.usable
+                and self.enabled
+                and not self._busy
+                and (self._outcome is None or self._outcome.ok is None)
+                and time.monotonic() >= self._not_before
+            )
             if go:
                 self._busy = True
             if self._busy:
@@ -132,9 +136,12 @@ class LoginCapture(_Base):
             outcome.unavailable = str(exc)
         except Exception as exc:  # never let the capture thread die silently
             outcome.unavailable = f"{type(exc).__name__}: {exc}"
-        LOG.info("login attempt (%s) took %.3f s: %s", "1:1" if username else "1:N",
-                 time.monotonic() - started,
-                 "ok" if outcome.ok else (outcome.error.code if outcome.error else "unavailable"))
+        LOG.info(
+            "login attempt (%s) took %.3f s: %s",
+            "1:1" if username else "1:N",
+            time.monotonic() - started,
+            "ok" if outcome.ok else (outcome.error.code if outcome.error else "unavailable"),
+        )
         with self._lock:
             self._outcome = outcome
             self._busy = False
@@ -171,8 +178,11 @@ class RegisterCapture(_Base):
             if want and fresh and q.usable and now - self._last >= self.settings.register_interval_s:
                 self._shots.append(quality.to_jpeg(raw))
                 self._last = now
-            label = (f"captured {len(self._shots)}/{self.settings.register_frames}"
-                     if self.armed else "enter a username and tick consent")
+            label = (
+                f"captured {len(self._shots)}/{self.settings.register_frames}"
+                if self.armed
+                else "enter a username and tick consent"
+            )
         return self._out(quality.outline(bgr, q, label if q.usable or not self.armed else None), frame)
 
     def snapshot(self) -> CaptureView:

@@ -79,7 +79,9 @@ class RecognizerClient:
             code, detail = _error_of(resp)
             retry = resp.headers.get("Retry-After")
             raise RecognizerError(
-                resp.status_code, code, detail,
+                resp.status_code,
+                code,
+                detail,
                 int(float(retry)) if retry and retry.replace(".", "", 1).isdigit() else None,
             )
         return resp
@@ -102,15 +104,17 @@ class RecognizerClient:
         """client_address: the browser's, so the recognizer's per-client limit counts the person."""
         data = {"username": username} if username else {}
         headers = {"X-Forwarded-For": client_address} if client_address else {}
-        resp = self._request("POST", "/v1/login", data=data, headers=headers,
-                             files={"image": ("frame.jpg", image, "image/jpeg")})
+        resp = self._request(
+            "POST", "/v1/login", data=data, headers=headers, files={"image": ("frame.jpg", image, "image/jpeg")}
+        )
         body = resp.json()
         return LoginResult(body["username"], body["token"], body.get("distance"), body.get("threshold"))
 
     def enrol(self, username: str, images: Sequence[bytes]) -> int:
         files = [("images", (f"frame{i}.jpg", img, "image/jpeg")) for i, img in enumerate(images)]
-        resp = self._request("POST", "/v1/users", data={"username": username, "consent": "true"},
-                             files=files, headers=self._admin())
+        resp = self._request(
+            "POST", "/v1/users", data={"username": username, "consent": "true"}, files=files, headers=self._admin()
+        )
         return int(resp.json().get("faces", len(images)))
 
     def me(self, token: str) -> Me:
@@ -119,8 +123,7 @@ class RecognizerClient:
 
     def attempts(self, token: str) -> list[Attempt]:
         body = self._request("GET", "/v1/me/attempts", headers=self._bearer(token)).json()
-        return [Attempt(a.get("at", ""), a.get("result", ""), a.get("distance"))
-                for a in body.get("attempts", [])]
+        return [Attempt(a.get("at", ""), a.get("result", ""), a.get("distance")) for a in body.get("attempts", [])]
 
     def delete_me(self, token: str) -> None:
         self._request("DELETE", "/v1/me", headers=self._bearer(token))

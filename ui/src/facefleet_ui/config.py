@@ -53,59 +53,114 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True, case_sensitive=True)
 
-    recognizer_url: str = Field("http://127.0.0.1:8000", validation_alias=_env("RECOGNIZER_URL"),
-                                description="the recognizer's base URL")
-    api_key: str | None = Field(None, repr=False, validation_alias=_env("FACEFLEET_API_KEY"),
-                                description="sent as `X-API-Key` for registration (also read from Streamlit "
-                                "secrets); never shown; without it, registration is off")
+    recognizer_url: str = Field(
+        "http://127.0.0.1:8000", validation_alias=_env("RECOGNIZER_URL"), description="the recognizer's base URL"
+    )
+    api_key: str | None = Field(
+        None,
+        repr=False,
+        validation_alias=_env("FACEFLEET_API_KEY"),
+        description="sent as `X-API-Key` for registration (also read from Streamlit "
+        "secrets); never shown; without it, registration is off",
+    )
     ice_servers: Annotated[list[dict[str, Any]], NoDecode] = Field(
-        default_factory=list, repr=False, validation_alias=_env("FACEFLEET_ICE_SERVERS"),
+        default_factory=list,
+        repr=False,
+        validation_alias=_env("FACEFLEET_ICE_SERVERS"),
         description='static JSON list of RTCIceServer objects, e.g. `[{"urls": ["stun:stun.example:3478"]}]`; '
-        "empty means none (never a public STUN server); TURN with a fixed password does not belong here")
+        "empty means none (never a public STUN server); TURN with a fixed password does not belong here",
+    )
     turn_urls: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), validation_alias=_env("FACEFLEET_TURN_URLS"),
+        (),
+        validation_alias=_env("FACEFLEET_TURN_URLS"),
         description="comma-separated `turn:`/`turns:` URLs of coturn; with `FACEFLEET_TURN_SECRET`, each page "
-        "session gets its own short-lived credential for them")
-    turn_secret: str | None = Field(None, repr=False, validation_alias=_env("FACEFLEET_TURN_SECRET"),
-                                    description="coturn's `static-auth-secret` (Secret `facefleet-turn`, key "
-                                    "`auth-secret`); never sent to a browser")
-    turn_ttl_s: int = Field(600, ge=60, le=86400, validation_alias=_env("FACEFLEET_TURN_TTL_S"),
-                            description="lifetime of a minted TURN credential (60 to 86400 s); renewed once half "
-                            "of it is gone while the camera is off")
-    webrtc_loopback: bool = Field(False, validation_alias=_env("FACEFLEET_WEBRTC_LOOPBACK"),
-                                  description="`1`: offer only 127.0.0.1 ICE candidates (tests in a network "
-                                  "namespace with only `lo`)")
+        "session gets its own short-lived credential for them",
+    )
+    turn_secret: str | None = Field(
+        None,
+        repr=False,
+        validation_alias=_env("FACEFLEET_TURN_SECRET"),
+        description="coturn's `static-auth-secret` (Secret `facefleet-turn`, key "
+        "`auth-secret`); never sent to a browser",
+    )
+    turn_ttl_s: int = Field(
+        600,
+        ge=60,
+        le=86400,
+        validation_alias=_env("FACEFLEET_TURN_TTL_S"),
+        description="lifetime of a minted TURN credential (60 to 86400 s); renewed once half "
+        "of it is gone while the camera is off",
+    )
+    webrtc_loopback: bool = Field(
+        False,
+        validation_alias=_env("FACEFLEET_WEBRTC_LOOPBACK"),
+        description="`1`: offer only 127.0.0.1 ICE candidates (tests in a network namespace with only `lo`)",
+    )
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), validation_alias=_env("FACEFLEET_TRUSTED_PROXIES"),
+        (),
+        validation_alias=_env("FACEFLEET_TRUSTED_PROXIES"),
         description="comma-separated addresses or CIDR networks (the ingress) whose `X-Forwarded-For` names the "
-        "browser; the ui passes the browser's address on to the recognizer for its per-client 1:N limit")
-    host: str = Field("127.0.0.1", validation_alias=_env("FACEFLEET_UI_HOST", "STREAMLIT_SERVER_ADDRESS"),
-                      description="listen address (the image sets `0.0.0.0`)")
-    port: int = Field(8501, ge=1, le=65535, validation_alias=_env("FACEFLEET_UI_PORT", "STREAMLIT_SERVER_PORT"),
-                      description="listen port")
-    base_url_path: str = Field("", validation_alias=_env("STREAMLIT_SERVER_BASE_URL_PATH"),
-                               description="path prefix behind an ingress (Streamlit's own `server.baseUrlPath`; "
-                               "the session cookie's path follows it)")
-    log_level: str = Field("INFO", validation_alias=_env("FACEFLEET_UI_LOG_LEVEL"),
-                           description="log level of the ui's own logger")
-    min_face_px: int = Field(64, ge=1, validation_alias=_env("FACEFLEET_UI_MIN_FACE_PX"),
-                             description="shorter side of the face box before a frame is sent (at least the "
-                             "recognizer's own minimum)")
-    min_sharpness: float = Field(25.0, ge=0, validation_alias=_env("FACEFLEET_UI_MIN_SHARPNESS"),
-                                 description="variance of the Laplacian over the face at 128x128")
-    retry_after_failure_s: float = Field(3.0, ge=0, validation_alias=_env("FACEFLEET_UI_RETRY_S"),
-                                         description="pause after a rejected attempt (longer when the recognizer "
-                                         "sends `Retry-After`)")
-    register_frames: int = Field(3, ge=1, validation_alias=_env("FACEFLEET_UI_REGISTER_FRAMES"),
-                                 description="usable frames per enrolment")
-    register_interval_s: float = Field(0.5, ge=0, validation_alias=_env("FACEFLEET_UI_REGISTER_INTERVAL_S"),
-                                       description="least spacing of the enrolment frames")
-    connect_timeout_s: float = Field(2.0, gt=0, validation_alias=_env("FACEFLEET_UI_CONNECT_TIMEOUT_S"),
-                                     description="recognizer connect timeout")
-    request_timeout_s: float = Field(10.0, gt=0, validation_alias=_env("FACEFLEET_UI_TIMEOUT_S"),
-                                     description="recognizer request timeout")
-    webrtc_race_fix: bool = Field(True, validation_alias=_env("FACEFLEET_UI_WEBRTC_RACE_FIX"),
-                                  description="`0` disables the streamlit-webrtc race fix (benchmark baseline only)")
+        "browser; the ui passes the browser's address on to the recognizer for its per-client 1:N limit",
+    )
+    host: str = Field(
+        "127.0.0.1",
+        validation_alias=_env("FACEFLEET_UI_HOST", "STREAMLIT_SERVER_ADDRESS"),
+        description="listen address (the image sets `0.0.0.0`)",
+    )
+    port: int = Field(
+        8501,
+        ge=1,
+        le=65535,
+        validation_alias=_env("FACEFLEET_UI_PORT", "STREAMLIT_SERVER_PORT"),
+        description="listen port",
+    )
+    base_url_path: str = Field(
+        "",
+        validation_alias=_env("STREAMLIT_SERVER_BASE_URL_PATH"),
+        description="path prefix behind an ingress (Streamlit's own `server.baseUrlPath`; "
+        "the session cookie's path follows it)",
+    )
+    log_level: str = Field(
+        "INFO", validation_alias=_env("FACEFLEET_UI_LOG_LEVEL"), description="log level of the ui's own logger"
+    )
+    min_face_px: int = Field(
+        64,
+        ge=1,
+        validation_alias=_env("FACEFLEET_UI_MIN_FACE_PX"),
+        description="shorter side of the face box before a frame is sent (at least the recognizer's own minimum)",
+    )
+    min_sharpness: float = Field(
+        25.0,
+        ge=0,
+        validation_alias=_env("FACEFLEET_UI_MIN_SHARPNESS"),
+        description="variance of the Laplacian over the face at 128x128",
+    )
+    retry_after_failure_s: float = Field(
+        3.0,
+        ge=0,
+        validation_alias=_env("FACEFLEET_UI_RETRY_S"),
+        description="pause after a rejected attempt (longer when the recognizer sends `Retry-After`)",
+    )
+    register_frames: int = Field(
+        3, ge=1, validation_alias=_env("FACEFLEET_UI_REGISTER_FRAMES"), description="usable frames per enrolment"
+    )
+    register_interval_s: float = Field(
+        0.5,
+        ge=0,
+        validation_alias=_env("FACEFLEET_UI_REGISTER_INTERVAL_S"),
+        description="least spacing of the enrolment frames",
+    )
+    connect_timeout_s: float = Field(
+        2.0, gt=0, validation_alias=_env("FACEFLEET_UI_CONNECT_TIMEOUT_S"), description="recognizer connect timeout"
+    )
+    request_timeout_s: float = Field(
+        10.0, gt=0, validation_alias=_env("FACEFLEET_UI_TIMEOUT_S"), description="recognizer request timeout"
+    )
+    webrtc_race_fix: bool = Field(
+        True,
+        validation_alias=_env("FACEFLEET_UI_WEBRTC_RACE_FIX"),
+        description="`0` disables the streamlit-webrtc race fix (benchmark baseline only)",
+    )
 
     @field_validator("recognizer_url")
     @classmethod

@@ -55,7 +55,7 @@ def detect(bgr: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 def sharpness(bgr: np.ndarray, box: tuple[int, int, int, int]) -> float:
     x, y, w, h = box
-    crop = bgr[max(0, y): y + h, max(0, x): x + w]
+    crop = bgr[max(0, y) : y + h, max(0, x) : x + w]
     if crop.size == 0:
         return 0.0
     gray = cv2.cvtColor(cv2.resize(crop, (128, 128)), cv2.COLOR_BGR2GRAY)

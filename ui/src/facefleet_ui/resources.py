@@ -60,8 +60,9 @@ def register_capture() -> RegisterCapture:
 
 def browser_address() -> str:
     """This session's browser address (see forwarded.py), read in the script run."""
-    return forwarded.client_address(st.context.ip_address, st.context.headers.get("X-Forwarded-For"),
-                                    settings().trusted_proxies)
+    return forwarded.client_address(
+        st.context.ip_address, st.context.headers.get("X-Forwarded-For"), settings().trusted_proxies
+    )
 
 
 def auth() -> Auth | None:

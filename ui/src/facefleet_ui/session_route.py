@@ -89,15 +89,15 @@ async def session_endpoint(request: Request) -> Response:
         return Response(status_code=403)
     resp = Response(status_code=204, headers={"Cache-Control": "no-store"})
     if request.method == "DELETE":
-        resp.delete_cookie(COOKIE, path=base_path(), secure=_secure(request), httponly=True,
-                           samesite="strict")
+        resp.delete_cookie(COOKIE, path=base_path(), secure=_secure(request), httponly=True, samesite="strict")
         return resp
     opened = unseal((await request.body()).decode(errors="replace").strip())
     if opened is None:
         return Response(status_code=400)
     token, max_age = opened
-    resp.set_cookie(COOKIE, token, max_age=max_age, path=base_path(), secure=_secure(request),
-                    httponly=True, samesite="strict")
+    resp.set_cookie(
+        COOKIE, token, max_age=max_age, path=base_path(), secure=_secure(request), httponly=True, samesite="strict"
+    )
     return resp
 
 

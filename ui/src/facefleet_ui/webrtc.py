@@ -101,8 +101,10 @@ def streamer(key: str, settings: Settings, video_frame_callback: Callable[[Any],
         mode=WebRtcMode.SENDRECV,
         rtc_configuration=rtc_configuration(settings, session_turn_server(settings, key)),
         # 640x480 at up to 15 fps is plenty for a face and keeps aiortc's VP8 work small.
-        media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480},
-                                            "frameRate": {"ideal": 15, "max": 15}}, "audio": False},
+        media_stream_constraints={
+            "video": {"width": {"ideal": 640}, "height": {"ideal": 480}, "frameRate": {"ideal": 15, "max": 15}},
+            "audio": False,
+        },
         video_frame_callback=video_frame_callback,
         async_processing=True,
         **kw,

@@ -19,15 +19,20 @@ from recognizer.runtime import EmbedderLoader, Runtime
 from recognizer.wiring import load_embedder
 
 VERSION = "1.0.0"
-HTTP_STATUS_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.NOT_FOUND, 413: ErrorCode.IMAGE_TOO_LARGE,
-                     401: ErrorCode.UNAUTHORIZED, 503: ErrorCode.UNAVAILABLE}
+HTTP_STATUS_CODES = {
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.NOT_FOUND,
+    413: ErrorCode.IMAGE_TOO_LARGE,
+    401: ErrorCode.UNAUTHORIZED,
+    503: ErrorCode.UNAVAILABLE,
+}
 
 
-def _error(request: Request, code: ErrorCode, detail: str, status: int | None = None,
-           headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(
+    request: Request, code: ErrorCode, detail: str, status: int | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     request.scope[ERROR_KEY] = code.value
-    return JSONResponse({"error": code.value, "detail": detail}, status_code=status or STATUS[code],
-                        headers=headers)
+    return JSONResponse({"error": code.value, "detail": detail}, status_code=status or STATUS[code], headers=headers)
 
 
 async def on_facefleet_error(request: Request, exc: Exception) -> JSONResponse:
@@ -80,8 +85,7 @@ def body_limit_for(settings: Settings) -> Callable[[str], int]:
     return limit
 
 
-def create_app(settings: Settings | None = None, *,
-               embedder_loader: EmbedderLoader = load_embedder) -> FastAPI:
+def create_app(settings: Settings | None = None, *, embedder_loader: EmbedderLoader = load_embedder) -> FastAPI:
     settings = settings or Settings.from_env()
     rt = Runtime(settings, embedder_loader=embedder_loader)
 
@@ -94,9 +98,11 @@ def create_app(settings: Settings | None = None, *,
             rt.stop()
 
     app = FastAPI(
-        title="facefleet recognizer", version=VERSION, lifespan=lifespan,
+        title="facefleet recognizer",
+        version=VERSION,
+        lifespan=lifespan,
         description="Face login: enrol users, log in by face (1:1 or 1:N), signed expiring tokens. "
-                    "Every error body is {\"error\", \"detail\"}.",
+        'Every error body is {"error", "detail"}.',
     )
     app.state.runtime = rt
     app.include_router(router)

@@ -26,14 +26,20 @@ class BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=f"The request body is over the limit of {limit} bytes.")
 
 
-def _json_response(status: int, body: dict[str, str],
-                   headers: list[tuple[bytes, bytes]] | None = None) -> Callable[[Send], Awaitable[None]]:
+def _json_response(
+    status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]] | None = None
+) -> Callable[[Send], Awaitable[None]]:
     payload = json.dumps(body).encode()
 
     async def respond(send: Send) -> None:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(payload)).encode())] + (headers or [])})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+                + (headers or []),
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     return respond
@@ -54,8 +60,9 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             scope[ERROR_KEY] = "image_too_large"
-            await _json_response(413, {"error": "image_too_large", "detail": BodyTooLarge(limit).detail},
-                                 [(b"connection", b"close")])(send)
+            await _json_response(
+                413, {"error": "image_too_large", "detail": BodyTooLarge(limit).detail}, [(b"connection", b"close")]
+            )(send)
             return
         received = 0
 
@@ -100,8 +107,9 @@ class Observe:
             scope[ERROR_KEY] = "unavailable"
             if status["code"] == 0:
                 status["code"] = 503
-                await _json_response(503, {"error": "unavailable",
-                                           "detail": "The service hit an internal error; try again."})(send)
+                await _json_response(
+                    503, {"error": "unavailable", "detail": "The service hit an internal error; try again."}
+                )(send)
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         code = status["code"]
         outcome = "ok" if code < 400 else str(scope.get(ERROR_KEY) or code)
@@ -110,6 +118,16 @@ class Observe:
         telemetry.REQUESTS.labels(route=route, method=method, status=str(code), outcome=outcome).inc()
         telemetry.LATENCY.labels(route=route, method=method, outcome=outcome).observe(elapsed)
         if route not in ("/healthz", "/metrics"):
-            log.info("request", extra={"fields": {"request_id": request_id, "method": method, "route": route,
-                                                  "status": code, "outcome": outcome,
-                                                  "ms": round(elapsed * 1000, 1)}})
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "request_id": request_id,
+                        "method": method,
+                        "route": route,
+                        "status": code,
+                        "outcome": outcome,
+                        "ms": round(elapsed * 1000, 1),
+                    }
+                },
+            )

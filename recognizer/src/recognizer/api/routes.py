@@ -27,8 +27,7 @@ router = APIRouter()
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="FACEFLEET_API_KEY")
 bearer = HTTPBearer(auto_error=False, description="token from POST /v1/login")
 
-IMAGE_ERRORS = (E.NOT_AN_IMAGE, E.NO_FACE, E.MULTIPLE_FACES, E.FACE_TOO_SMALL, E.MISSING_FIELD,
-                E.IMAGE_TOO_LARGE)
+IMAGE_ERRORS = (E.NOT_AN_IMAGE, E.NO_FACE, E.MULTIPLE_FACES, E.FACE_TOO_SMALL, E.MISSING_FIELD, E.IMAGE_TOO_LARGE)
 USERNAME_FIELD = f"^{USERNAME_PATTERN}$"
 Username = Annotated[str, Path(pattern=USERNAME_FIELD, description=USERNAME_PATTERN)]
 
@@ -58,8 +57,14 @@ def _read(upload: UploadFile) -> bytes:
 
 
 def _user(u: UserRecord) -> s.User:
-    return s.User(username=u.username, faces=u.faces, consent=u.consent, model=u.model,
-                  created_at=s.rfc3339(u.created_at), updated_at=s.rfc3339(u.updated_at))
+    return s.User(
+        username=u.username,
+        faces=u.faces,
+        consent=u.consent,
+        model=u.model,
+        created_at=s.rfc3339(u.created_at),
+        updated_at=s.rfc3339(u.updated_at),
+    )
 
 
 # -- operations ------------------------------------------------------------------------------
@@ -77,8 +82,13 @@ def readyz(request: Request) -> s.Ready:
     telemetry.READY.set(1 if ready else 0)
     if not ready:
         raise FacefleetError(E.UNAVAILABLE, f"Not ready: {reason}.")
-    return s.Ready(status="ready", model=rt.recognizer.model_name, detector=rt.detector,
-                   threshold=rt.settings.threshold, embeddings=len(rt.index.snapshot.matrix))
+    return s.Ready(
+        status="ready",
+        model=rt.recognizer.model_name,
+        detector=rt.detector,
+        threshold=rt.settings.threshold,
+        embeddings=len(rt.index.snapshot.matrix),
+    )
 
 
 @router.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
@@ -88,46 +98,71 @@ async def metrics() -> Response:
 
 
 # -- users (API key) -------------------------------------------------------------------------
-@router.post("/v1/users", status_code=201, response_model=s.UserFaces, tags=["users"],
-             dependencies=[Depends(require_api_key)],
-             responses=s.error_responses(*IMAGE_ERRORS, E.INVALID_USERNAME, E.UNAUTHORIZED, E.USER_EXISTS,
-                                         E.UNAVAILABLE))
-def enrol(request: Request, username: Annotated[str, Form(pattern=USERNAME_FIELD)],
-          images: Annotated[list[UploadFile], File(description="one or more photos of the user's face")],
-          consent: Annotated[bool, Form(description="the person agreed to biometric enrolment")] = True
-          ) -> s.UserFaces:
+@router.post(
+    "/v1/users",
+    status_code=201,
+    response_model=s.UserFaces,
+    tags=["users"],
+    dependencies=[Depends(require_api_key)],
+    responses=s.error_responses(*IMAGE_ERRORS, E.INVALID_USERNAME, E.UNAUTHORIZED, E.USER_EXISTS, E.UNAVAILABLE),
+)
+def enrol(
+    request: Request,
+    username: Annotated[str, Form(pattern=USERNAME_FIELD)],
+    images: Annotated[list[UploadFile], File(description="one or more photos of the user's face")],
+    consent: Annotated[bool, Form(description="the person agreed to biometric enrolment")] = True,
+) -> s.UserFaces:
     """Enrol a user with one or more faces; all or nothing."""
     user = service(request).enrol(username, [_read(f) for f in images], consent=consent)
     return s.UserFaces(username=user.username, faces=user.faces)
 
 
-@router.post("/v1/users/{username}/faces", response_model=s.UserFaces, tags=["users"],
-             dependencies=[Depends(require_api_key)],
-             responses=s.error_responses(*IMAGE_ERRORS, E.INVALID_USERNAME, E.UNAUTHORIZED, E.NOT_FOUND,
-                                         E.UNAVAILABLE))
-def add_faces(request: Request, username: Username,
-              images: Annotated[list[UploadFile], File(description="one or more photos")]) -> s.UserFaces:
+@router.post(
+    "/v1/users/{username}/faces",
+    response_model=s.UserFaces,
+    tags=["users"],
+    dependencies=[Depends(require_api_key)],
+    responses=s.error_responses(*IMAGE_ERRORS, E.INVALID_USERNAME, E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE),
+)
+def add_faces(
+    request: Request, username: Username, images: Annotated[list[UploadFile], File(description="one or more photos")]
+) -> s.UserFaces:
     """Add faces to an enrolled user; all or nothing."""
     user = service(request).add_faces(username, [_read(f) for f in images])
     return s.UserFaces(username=user.username, faces=user.faces)
 
 
-@router.get("/v1/users", response_model=s.UserList, tags=["users"], dependencies=[Depends(require_api_key)],
-            responses=s.error_responses(E.UNAUTHORIZED, E.UNAVAILABLE))
+@router.get(
+    "/v1/users",
+    response_model=s.UserList,
+    tags=["users"],
+    dependencies=[Depends(require_api_key)],
+    responses=s.error_responses(E.UNAUTHORIZED, E.UNAVAILABLE),
+)
 def list_users(request: Request) -> s.UserList:
     """Every user with face count and timestamps (never embeddings)."""
     return s.UserList(users=[_user(u) for u in service(request).list_users()])
 
 
-@router.get("/v1/users/{username}", response_model=s.User, tags=["users"], dependencies=[Depends(require_api_key)],
-            responses=s.error_responses(E.INVALID_USERNAME, E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE))
+@router.get(
+    "/v1/users/{username}",
+    response_model=s.User,
+    tags=["users"],
+    dependencies=[Depends(require_api_key)],
+    responses=s.error_responses(E.INVALID_USERNAME, E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE),
+)
 def get_user(request: Request, username: Username) -> s.User:
     return _user(service(request).get_user(username))
 
 
-@router.delete("/v1/users/{username}", status_code=204, response_class=Response, tags=["users"],
-               dependencies=[Depends(require_api_key)],
-               responses=s.error_responses(E.INVALID_USERNAME, E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE))
+@router.delete(
+    "/v1/users/{username}",
+    status_code=204,
+    response_class=Response,
+    tags=["users"],
+    dependencies=[Depends(require_api_key)],
+    responses=s.error_responses(E.INVALID_USERNAME, E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE),
+)
 def delete_user(request: Request, username: Username) -> Response:
     """Delete the user and every embedding."""
     service(request).delete_user(username)
@@ -135,13 +170,19 @@ def delete_user(request: Request, username: Username) -> Response:
 
 
 # -- login and compare -----------------------------------------------------------------------
-@router.post("/v1/login", response_model=s.LoginOk, tags=["login"],
-             responses=s.error_responses(*IMAGE_ERRORS, E.INVALID_USERNAME, E.NO_MATCH, E.LOCKED_OUT,
-                                         E.UNAVAILABLE))
-def login(request: Request, image: Annotated[UploadFile, File(description="one photo of one face")],
-          username: Annotated[str | None, Form(pattern=USERNAME_FIELD,
-                                               description="1:1 verify; omit for 1:N identify")] = None
-          ) -> s.LoginOk:
+@router.post(
+    "/v1/login",
+    response_model=s.LoginOk,
+    tags=["login"],
+    responses=s.error_responses(*IMAGE_ERRORS, E.INVALID_USERNAME, E.NO_MATCH, E.LOCKED_OUT, E.UNAVAILABLE),
+)
+def login(
+    request: Request,
+    image: Annotated[UploadFile, File(description="one photo of one face")],
+    username: Annotated[
+        str | None, Form(pattern=USERNAME_FIELD, description="1:1 verify; omit for 1:N identify")
+    ] = None,
+) -> s.LoginOk:
     """Log in with a face: 200 with a token, 401 no_match (also for an unknown user), 429 locked_out.
 
     With a username this is 1:1 verify, without one 1:N identify."""
@@ -153,43 +194,60 @@ def login(request: Request, image: Annotated[UploadFile, File(description="one p
     return s.LoginOk(username=r.username, distance=r.distance, threshold=r.threshold, token=r.token)
 
 
-@router.post("/v1/compare", response_model=s.CompareOk, tags=["login"],
-             responses=s.error_responses(*IMAGE_ERRORS, E.UNAVAILABLE))
-def compare(request: Request, image_a: Annotated[UploadFile, File()],
-            image_b: Annotated[UploadFile, File()]) -> s.CompareOk:
+@router.post(
+    "/v1/compare", response_model=s.CompareOk, tags=["login"], responses=s.error_responses(*IMAGE_ERRORS, E.UNAVAILABLE)
+)
+def compare(
+    request: Request, image_a: Annotated[UploadFile, File()], image_b: Annotated[UploadFile, File()]
+) -> s.CompareOk:
     """Distance between the faces of two images, with the login decision rule."""
     c = service(request).compare(_read(image_a), _read(image_b))
     return s.CompareOk(distance=c.distance, threshold=c.threshold, match=c.match)
 
 
 # -- the token holder ------------------------------------------------------------------------
-@router.get("/v1/me", response_model=s.Me, tags=["me"],
-            responses=s.error_responses(E.UNAUTHORIZED, E.UNAVAILABLE))
+@router.get("/v1/me", response_model=s.Me, tags=["me"], responses=s.error_responses(E.UNAUTHORIZED, E.UNAVAILABLE))
 def me(request: Request, token: Annotated[str | None, Depends(bearer_token)]) -> s.Me:
     claims = service(request).me(token)
     return s.Me(username=claims.username, expires_at=s.rfc3339(claims.expires_at))
 
 
-@router.post("/v1/logout", status_code=204, response_class=Response, tags=["me"],
-             responses=s.error_responses(E.UNAUTHORIZED, E.UNAVAILABLE))
+@router.post(
+    "/v1/logout",
+    status_code=204,
+    response_class=Response,
+    tags=["me"],
+    responses=s.error_responses(E.UNAUTHORIZED, E.UNAVAILABLE),
+)
 def logout(request: Request, token: Annotated[str | None, Depends(bearer_token)]) -> Response:
     """Revoke the token: it answers 401 on every recognizer of this site afterwards."""
     service(request).logout(token)
     return Response(status_code=204)
 
 
-@router.get("/v1/me/attempts", response_model=s.Attempts, tags=["me"],
-            responses=s.error_responses(E.UNAUTHORIZED, E.MISSING_FIELD, E.UNAVAILABLE))
-def my_attempts(request: Request, token: Annotated[str | None, Depends(bearer_token)],
-                limit: Annotated[int, Query(ge=1, le=MAX_ATTEMPTS_LIMIT)] = ATTEMPTS_LIMIT) -> s.Attempts:
+@router.get(
+    "/v1/me/attempts",
+    response_model=s.Attempts,
+    tags=["me"],
+    responses=s.error_responses(E.UNAUTHORIZED, E.MISSING_FIELD, E.UNAVAILABLE),
+)
+def my_attempts(
+    request: Request,
+    token: Annotated[str | None, Depends(bearer_token)],
+    limit: Annotated[int, Query(ge=1, le=MAX_ATTEMPTS_LIMIT)] = ATTEMPTS_LIMIT,
+) -> s.Attempts:
     """The token holder's login attempts, newest first."""
     rows = service(request).my_attempts(token, limit=limit)
-    return s.Attempts(attempts=[s.AttemptOut(at=s.rfc3339(a.at), result=a.result, distance=a.distance)
-                                for a in rows])
+    return s.Attempts(attempts=[s.AttemptOut(at=s.rfc3339(a.at), result=a.result, distance=a.distance) for a in rows])
 
 
-@router.delete("/v1/me", status_code=204, response_class=Response, tags=["me"],
-               responses=s.error_responses(E.UNAUTHORIZED, E.UNAVAILABLE))
+@router.delete(
+    "/v1/me",
+    status_code=204,
+    response_class=Response,
+    tags=["me"],
+    responses=s.error_responses(E.UNAUTHORIZED, E.UNAVAILABLE),
+)
 def delete_me(request: Request, token: Annotated[str | None, Depends(bearer_token)]) -> Response:
     """Delete the token holder and every embedding."""
     service(request).delete_me(token)

@@ -84,5 +84,7 @@ def error_responses(*codes: ErrorCode) -> dict[int | str, dict[str, object]]:
     by_status: dict[int, list[str]] = {}
     for code in codes:
         by_status.setdefault(STATUS[code], []).append(code.value)
-    return {status: {"model": ErrorBody, "description": "error: " + ", ".join(names)}
-            for status, names in sorted(by_status.items())}
+    return {
+        status: {"model": ErrorBody, "description": "error: " + ", ".join(names)}
+        for status, names in sorted(by_status.items())
+    }

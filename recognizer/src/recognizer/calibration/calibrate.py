@@ -84,8 +84,9 @@ def main() -> int:
     t_start = time.time()
     train = lfw.read_pairs(root / "pairsDevTrain.txt")
     test = lfw.read_pairs(root / "pairsDevTest.txt")
-    held = lfw.held_out(root, lfw.people_in(train), seed=SEED, impostor_pairs=IMPOSTOR_PAIRS,
-                        max_people=HELD_OUT_PEOPLE)
+    held = lfw.held_out(
+        root, lfw.people_in(train), seed=SEED, impostor_pairs=IMPOSTOR_PAIRS, max_people=HELD_OUT_PEOPLE
+    )
     # genuine pairs for TAR at FAR=0.1%: the held-out people's, plus DevTest's (also people absent from DevTrain)
     held_genuines = list(dict.fromkeys(held.genuines + [p for p in test if p.same]))
     rels = {r for p in train + test + held_genuines for r in (p.a, p.b)} | held.images()
@@ -120,43 +121,63 @@ def main() -> int:
     a = np.stack([emb.vectors[p.a] for p in train])
     b = np.stack([emb.vectors[p.b] for p in train])
     cosine = 1 - (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-    metric_check = {"euclidean_cv10_accuracy": cross_validated_accuracy(d_tr, s_tr),
-                    "cosine_cv10_accuracy": cross_validated_accuracy(cosine, s_tr)}
+    metric_check = {
+        "euclidean_cv10_accuracy": cross_validated_accuracy(d_tr, s_tr),
+        "cosine_cv10_accuracy": cross_validated_accuracy(cosine, s_tr),
+    }
 
     secs = [emb.seconds[r] for r in rels]
-    faces = {"devtrain": emb.counts({r for p in train for r in (p.a, p.b)}),
-             "devtest": emb.counts({r for p in test for r in (p.a, p.b)}),
-             "held_out": emb.counts(held.images() | {r for p in held_genuines for r in (p.a, p.b)})}
+    faces = {
+        "devtrain": emb.counts({r for p in train for r in (p.a, p.b)}),
+        "devtest": emb.counts({r for p in test for r in (p.a, p.b)}),
+        "held_out": emb.counts(held.images() | {r for p in held_genuines for r in (p.a, p.b)}),
+    }
     report: dict[str, Any] = {
         "machine": machine(),
         "versions": versions(),
         "git_rev": git_rev(),
         "pipeline": {**asdict(CONFIG), "model": metric.MODEL_NAME, "metric": metric.METRIC},
         "protocol": {
-            "choose_on": "pairsDevTrain.txt", "report_on": "pairsDevTest.txt", "max_far": MAX_FAR,
+            "choose_on": "pairsDevTrain.txt",
+            "report_on": "pairsDevTest.txt",
+            "max_far": MAX_FAR,
             "face_selection": "detected face nearest the image centre; the median detected box when none is detected",
             "held_out": {
-                "people": held.people, "seed": SEED, "impostor_pairs": len(held.impostors),
+                "people": held.people,
+                "seed": SEED,
+                "impostor_pairs": len(held.impostors),
                 "genuine_pairs": len(held_genuines),
                 "drawn": f"{HELD_OUT_PEOPLE} people drawn at random (random.Random(seed)) among the LFW people absent "
-                         "from pairsDevTrain.txt; one random image per person; impostor pairs are distinct unordered "
-                         "pairs of those images drawn uniformly; genuine pairs are two distinct random images of each "
-                         "drawn person with 2+ images, plus the 500 genuine pairs of pairsDevTest.txt",
+                "from pairsDevTrain.txt; one random image per person; impostor pairs are distinct unordered "
+                "pairs of those images drawn uniformly; genuine pairs are two distinct random images of each "
+                "drawn person with 2+ images, plus the 500 genuine pairs of pairsDevTest.txt",
             },
         },
         "faces_found": faces,
         "metric_check_on_devtrain": metric_check,
         "seconds_per_image_p50": statistics.median(secs),
         "threshold": {
-            "chosen": chosen, "max_accuracy_on_train": t_acc, "max_accuracy_far_le_0.5pct_on_train": t_far,
+            "chosen": chosen,
+            "max_accuracy_on_train": t_acc,
+            "max_accuracy_far_le_0.5pct_on_train": t_far,
             "committed_default": metric.DEFAULT_THRESHOLD,
         },
         "devtrain": rates_dict(r_train),
         "devtrain_at_max_accuracy": rates_dict(r_acc),
-        "devtest": {**rates_dict(r_test), "tar_at_far_1pct": tar1, "tar_at_far_1pct_ci": list(tar1_ci),
-                    "threshold_at_far_1pct": t1},
-        "held_out": {**rates_dict(r_held), "tar_at_far_0.1pct": tar01, "tar_at_far_0.1pct_ci": list(tar01_ci),
-                     "threshold_at_far_0.1pct": t01, "tar_at_far_1pct": tar1h, "threshold_at_far_1pct": t1h},
+        "devtest": {
+            **rates_dict(r_test),
+            "tar_at_far_1pct": tar1,
+            "tar_at_far_1pct_ci": list(tar1_ci),
+            "threshold_at_far_1pct": t1,
+        },
+        "held_out": {
+            **rates_dict(r_held),
+            "tar_at_far_0.1pct": tar01,
+            "tar_at_far_0.1pct_ci": list(tar01_ci),
+            "threshold_at_far_0.1pct": t01,
+            "tar_at_far_1pct": tar1h,
+            "threshold_at_far_1pct": t1h,
+        },
         "elapsed_s": round(time.time() - t_start, 1),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -166,16 +187,28 @@ def main() -> int:
         ("threshold (Euclidean, chosen on DevTrain)", f"{chosen}", f"max-accuracy {t_acc:.4f}, FAR<=0.5% {t_far:.4f}"),
         ("DevTrain accuracy", pct(r_train.accuracy), f"FAR {pct(r_train.far)}, TAR {pct(r_train.tar)}"),
         ("DevTest accuracy", pct(r_test.accuracy), f"95% CI {ci(r_test.accuracy_ci)}, n={len(d_te)}"),
-        ("DevTest FAR / TAR", f"{pct(r_test.far)} / {pct(r_test.tar)}",
-         f"FAR CI {ci(r_test.far_ci)}, TAR CI {ci(r_test.tar_ci)}"),
+        (
+            "DevTest FAR / TAR",
+            f"{pct(r_test.far)} / {pct(r_test.tar)}",
+            f"FAR CI {ci(r_test.far_ci)}, TAR CI {ci(r_test.tar_ci)}",
+        ),
         ("DevTest TAR @ FAR=1%", pct(tar1), f"bootstrap 95% CI {ci(tar1_ci)}, threshold {t1:.4f}"),
-        ("held-out TAR @ FAR=0.1%", pct(tar01),
-         f"bootstrap 95% CI {ci(tar01_ci)}, {len(d_hi):,} impostor / {len(d_hg)} genuine pairs, threshold {t01:.4f}"),
-        ("held-out FAR / TAR at chosen", f"{pct(r_held.far)} / {pct(r_held.tar)}",
-         f"FAR CI {ci(r_held.far_ci)}, TAR CI {ci(r_held.tar_ci)}"),
+        (
+            "held-out TAR @ FAR=0.1%",
+            pct(tar01),
+            f"bootstrap 95% CI {ci(tar01_ci)}, {len(d_hi):,} impostor / {len(d_hg)} genuine pairs, threshold {t01:.4f}",
+        ),
+        (
+            "held-out FAR / TAR at chosen",
+            f"{pct(r_held.far)} / {pct(r_held.tar)}",
+            f"FAR CI {ci(r_held.far_ci)}, TAR CI {ci(r_held.tar_ci)}",
+        ),
         ("faces found (DevTest)", json.dumps(faces["devtest"]), ""),
-        ("DevTrain 10-fold CV: Euclidean / cosine", f"{pct(metric_check['euclidean_cv10_accuracy'])} / "
-         f"{pct(metric_check['cosine_cv10_accuracy'])}", "the metric choice"),
+        (
+            "DevTrain 10-fold CV: Euclidean / cosine",
+            f"{pct(metric_check['euclidean_cv10_accuracy'])} / {pct(metric_check['cosine_cv10_accuracy'])}",
+            "the metric choice",
+        ),
         ("time per LFW image (p50)", f"{1000 * report['seconds_per_image_p50']:.0f} ms", "decode+detect+align+embed"),
     ]
     w = max(len(r[0]) for r in rows)
@@ -188,8 +221,10 @@ def main() -> int:
             update_metric(chosen)
             print(f"updated DEFAULT_THRESHOLD in {METRIC_PY.relative_to(ROOT)} to {chosen}: commit it")
         else:
-            print(f"note: faces/metric.py DEFAULT_THRESHOLD is {metric.DEFAULT_THRESHOLD}, calibration chose {chosen}"
-                  " (re-run with --update-metric to write it)")
+            print(
+                f"note: faces/metric.py DEFAULT_THRESHOLD is {metric.DEFAULT_THRESHOLD}, calibration chose {chosen}"
+                " (re-run with --update-metric to write it)"
+            )
     return 0
 
 

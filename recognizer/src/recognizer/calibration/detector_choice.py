@@ -65,7 +65,7 @@ def mjpeg_frames(path: Path) -> list[bytes]:
         e = data.find(b"\xff\xd9", s)
         if e < 0:
             break
-        frames.append(data[s:e + 2])
+        frames.append(data[s : e + 2])
         start = e + 2
     return frames
 
@@ -122,8 +122,7 @@ def video_part(names: list[str], frames: list[bytes], cnn_frames: int) -> dict[s
     from recognizer.faces.embedder import FaceEmbedder
     from recognizer.faces.images import decode_image
 
-    embedders = {n: FaceEmbedder.load(detector=CONFIGS[n].detector, detect_size=CONFIGS[n].detect_size)
-                 for n in names}
+    embedders = {n: FaceEmbedder.load(detector=CONFIGS[n].detector, detect_size=CONFIGS[n].detect_size) for n in names}
     ref = embedders.get("hog") or FaceEmbedder.load()
     first = decode_image(frames[0])
     d0 = ref.detections(first)[0]
@@ -194,11 +193,13 @@ def main() -> int:
     use_seeded_weights()
     names = args.configs.split(",")
     pairs = sample_pairs(args.pairs)
-    report: dict[str, Any] = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
-                    "lfw_sample": {"file": "pairsDevTrain.txt", "pairs": len(pairs), "seed": 11}}
+    report: dict[str, Any] = {
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "lfw_sample": {"file": "pairsDevTrain.txt", "pairs": len(pairs), "seed": 11},
+    }
     if not args.no_lfw:
         report["lfw"] = {}
-        for name in (args.lfw_configs.split(",") if args.lfw_configs else names):
+        for name in args.lfw_configs.split(",") if args.lfw_configs else names:
             if name in SAME_ON_LFW:
                 report["lfw"][name] = f"same as {SAME_ON_LFW[name]}: LFW images (250x250) are never downscaled"
             else:

@@ -101,8 +101,9 @@ class HeldOut:
         return {r for p in self.impostors + self.genuines for r in (p.a, p.b)}
 
 
-def held_out(root: Path, exclude: set[str], *, seed: int, impostor_pairs: int,
-             max_people: int | None = None) -> HeldOut:
+def held_out(
+    root: Path, exclude: set[str], *, seed: int, impostor_pairs: int, max_people: int | None = None
+) -> HeldOut:
     rng = random.Random(seed)
     counts = {p: c for p, c in image_counts(root).items() if p not in exclude and c > 0}
     people = sorted(counts)
@@ -128,6 +129,7 @@ def held_out(root: Path, exclude: set[str], *, seed: int, impostor_pairs: int,
 
 
 # --- embedding ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -226,16 +228,23 @@ class Cache:
         tmp.replace(self.path)
 
 
-def embed_images(rels: Iterable[str], cfg: PipelineConfig = PipelineConfig(), *, root: Path | None = None,
-                 processes: int = 2, log: Callable[[str], object] = print) -> Embedded:
+def embed_images(
+    rels: Iterable[str],
+    cfg: PipelineConfig = PipelineConfig(),
+    *,
+    root: Path | None = None,
+    processes: int = 2,
+    log: Callable[[str], object] = print,
+) -> Embedded:
     """Embed every image (cached), with at most `processes` worker processes."""
     root = root or lfw_root()
     cache = Cache(cfg)
     emb = cache.load()
     todo = sorted(set(rels) - set(emb.vectors))
     if todo:
-        log(f"embedding {len(todo)} LFW images with {cfg.detector} ({len(emb.vectors)} cached) "
-            f"in {processes} processes")
+        log(
+            f"embedding {len(todo)} LFW images with {cfg.detector} ({len(emb.vectors)} cached) in {processes} processes"
+        )
     missing: list[str] = []
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=processes, initializer=_init_worker, initargs=(cfg,)) as pool:

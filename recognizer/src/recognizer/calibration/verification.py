@@ -55,10 +55,16 @@ def rates(d: np.ndarray, same: np.ndarray, threshold: float) -> Rates:
     ng, ni = int(g.sum()), int(i.sum())
     return Rates(
         threshold=threshold,
-        accuracy=correct / len(d), accuracy_ci=wilson(correct, len(d)),
-        tar=ta / ng if ng else float("nan"), tar_ci=wilson(ta, ng),
-        far=fa / ni if ni else float("nan"), far_ci=wilson(fa, ni),
-        n_genuine=ng, n_impostor=ni, false_accepts=fa, false_rejects=ng - ta,
+        accuracy=correct / len(d),
+        accuracy_ci=wilson(correct, len(d)),
+        tar=ta / ng if ng else float("nan"),
+        tar_ci=wilson(ta, ng),
+        far=fa / ni if ni else float("nan"),
+        far_ci=wilson(fa, ni),
+        n_genuine=ng,
+        n_impostor=ni,
+        false_accepts=fa,
+        false_rejects=ng - ta,
     )
 
 
@@ -117,8 +123,9 @@ def tar_at_far(genuine_d: np.ndarray, impostor_d: np.ndarray, far: float) -> tup
     return float(decide(genuine_d, t).mean()), t
 
 
-def bootstrap_tar_at_far(genuine_d: np.ndarray, impostor_d: np.ndarray, far: float, *,
-                         rounds: int = 1000, seed: int = 7) -> tuple[float, float]:
+def bootstrap_tar_at_far(
+    genuine_d: np.ndarray, impostor_d: np.ndarray, far: float, *, rounds: int = 1000, seed: int = 7
+) -> tuple[float, float]:
     """95% percentile-bootstrap interval of TAR@FAR, resampling genuine and impostor pairs
     (the threshold is re-estimated in every round, so its uncertainty is included)."""
     rng = np.random.default_rng(seed)

@@ -35,8 +35,9 @@ class DecryptionError(ValueError):
 def _aead(secret: str) -> AESGCM:
     if len(secret) < MIN_SECRET_CHARS:
         raise ValueError(f"FACEFLEET_EMBEDDING_KEY must have at least {MIN_SECRET_CHARS} characters")
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"facefleet/embeddings",
-               info=b"aes-256-gcm v1").derive(secret.encode())
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"facefleet/embeddings", info=b"aes-256-gcm v1").derive(
+        secret.encode()
+    )
     return AESGCM(key)
 
 
@@ -62,7 +63,7 @@ class EmbeddingCipher:
         """(matrix, True when the current key encrypted it; False: a previous key did, re-encrypt it)."""
         if not blob or blob[:1] != FORMAT_V1:
             raise DecryptionError("unknown embedding blob format")
-        nonce, body = blob[1:1 + NONCE_BYTES], blob[1 + NONCE_BYTES:]
+        nonce, body = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
         aad = self._aad(username, model)
         for n, aead in enumerate([self._aead, *self._previous]):
             try:

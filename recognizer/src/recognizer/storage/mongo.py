@@ -114,9 +114,18 @@ def _utc(dt: datetime) -> datetime:
 
 
 class Repository:
-    def __init__(self, url: str, db_name: str, cipher: EmbeddingCipher, *, timeout_ms: int = defaults.DB_TIMEOUT_MS,
-                 audit_retention_s: int = defaults.AUDIT_RETENTION_S, clock: Callable[[], datetime] | None = None,
-                 username: str = "", password: str = "") -> None:
+    def __init__(
+        self,
+        url: str,
+        db_name: str,
+        cipher: EmbeddingCipher,
+        *,
+        timeout_ms: int = defaults.DB_TIMEOUT_MS,
+        audit_retention_s: int = defaults.AUDIT_RETENTION_S,
+        clock: Callable[[], datetime] | None = None,
+        username: str = "",
+        password: str = "",
+    ) -> None:
         # Credentials apart from the URL need no escaping; the URL's authSource still applies.
         credentials: dict[str, Any] = {"username": username, "password": password} if username else {}
         self._client: MongoClient[dict[str, Any]] = MongoClient(
@@ -203,8 +212,9 @@ class Repository:
     def bump_version(self) -> int:
         for attempt in range(2):
             try:
-                doc = self.meta.find_one_and_update({"_id": "users"}, {"$inc": {"version": 1}},
-                                                    upsert=True, return_document=ReturnDocument.AFTER)
+                doc = self.meta.find_one_and_update(
+                    {"_id": "users"}, {"$inc": {"version": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+                )
                 assert doc is not None, "an upsert returning the document after it returns one"
                 return int(doc["version"])
             except DuplicateKeyError:
@@ -220,10 +230,16 @@ class Repository:
         emb = None
         if with_embeddings:
             emb = self._cipher.decrypt(bytes(doc["embeddings"]), username=doc["username"], model=doc["model"])
-        return UserRecord(id=str(doc.get("uid", doc["_id"])), username=doc["username"], model=doc["model"],
-                          consent=bool(doc.get("consent")), faces=int(doc["faces"]),
-                          created_at=_utc(doc["created_at"]), updated_at=_utc(doc["updated_at"]),
-                          embeddings=emb)
+        return UserRecord(
+            id=str(doc.get("uid", doc["_id"])),
+            username=doc["username"],
+            model=doc["model"],
+            consent=bool(doc.get("consent")),
+            faces=int(doc["faces"]),
+            created_at=_utc(doc["created_at"]),
+            updated_at=_utc(doc["updated_at"]),
+            embeddings=emb,
+        )
 
     @unavailable_on_db_error
     def create_user(self, username: str, embeddings: np.ndarray, *, model: str, consent: bool) -> UserRecord:
@@ -232,10 +248,17 @@ class Repository:
             # `_id` is the username: FerretDB/SQLite pushes only `_id` lookups down to its primary key
             # (any other field is a collection scan: recognizer/README.md, Storage). `uid` is the record's
             # identity, so a token dies with its user even if the name is enrolled again.
-            "_id": username, "uid": str(ObjectId()), "username": username, "model": model, "consent": consent,
-            "consent_at": now, "faces": int(len(embeddings)), "rev": 1,
+            "_id": username,
+            "uid": str(ObjectId()),
+            "username": username,
+            "model": model,
+            "consent": consent,
+            "consent_at": now,
+            "faces": int(len(embeddings)),
+            "rev": 1,
             "embeddings": self._cipher.encrypt(embeddings, username=username, model=model),
-            "created_at": now, "updated_at": now,
+            "created_at": now,
+            "updated_at": now,
         }
         try:
             self.users.insert_one(doc)
@@ -253,19 +276,34 @@ class Repository:
             old = self._record(doc, with_embeddings=True)
             if old.model != model:
                 # Embeddings of another model live in another space: the new faces replace them.
-                log.warning("model changed, replacing embeddings",
-                            extra={"fields": {"username": username, "old": old.model, "new": model}})
+                log.warning(
+                    "model changed, replacing embeddings",
+                    extra={"fields": {"username": username, "old": old.model, "new": model}},
+                )
                 merged = embeddings
             else:
                 merged = embeddings if old.embeddings is None else np.vstack([old.embeddings, embeddings])
             now = self._now()
-            update = {"$set": {"embeddings": self._cipher.encrypt(merged, username=username, model=model),
-                               "faces": int(len(merged)), "model": model, "updated_at": now},
-                      "$inc": {"rev": 1}}
+            update = {
+                "$set": {
+                    "embeddings": self._cipher.encrypt(merged, username=username, model=model),
+                    "faces": int(len(merged)),
+                    "model": model,
+                    "updated_at": now,
+                },
+                "$inc": {"rev": 1},
+            }
             res = self.users.update_one({"_id": doc["_id"], "rev": doc.get("rev", 1)}, update)
             if res.modified_count == 1:
-                return UserRecord(id=old.id, username=username, model=model, consent=old.consent,
-                                  faces=int(len(merged)), created_at=old.created_at, updated_at=now)
+                return UserRecord(
+                    id=old.id,
+                    username=username,
+                    model=model,
+                    consent=old.consent,
+                    faces=int(len(merged)),
+                    created_at=old.created_at,
+                    updated_at=now,
+                )
         raise FacefleetError(ErrorCode.UNAVAILABLE, "Too many concurrent changes to this user; try again.")
 
     @unavailable_on_db_error
@@ -292,11 +330,17 @@ class Repository:
         """(username, user id, model, embeddings) for every user: the index's full load."""
         for doc in self.users.find({}, {"username": 1, "uid": 1, "model": 1, "embeddings": 1}):
             try:
-                yield doc["username"], str(doc.get("uid", doc["_id"])), doc["model"], self._cipher.decrypt(
-                    bytes(doc["embeddings"]), username=doc["username"], model=doc["model"])
+                yield (
+                    doc["username"],
+                    str(doc.get("uid", doc["_id"])),
+                    doc["model"],
+                    self._cipher.decrypt(bytes(doc["embeddings"]), username=doc["username"], model=doc["model"]),
+                )
             except DecryptionError:
-                log.error("cannot decrypt embeddings (wrong FACEFLEET_EMBEDDING_KEY?)",
-                          extra={"fields": {"username": doc["username"]}})
+                log.error(
+                    "cannot decrypt embeddings (wrong FACEFLEET_EMBEDDING_KEY?)",
+                    extra={"fields": {"username": doc["username"]}},
+                )
 
     @unavailable_on_db_error
     def rekey_users(self) -> RekeyReport:
@@ -311,30 +355,42 @@ class Repository:
             users += 1
             try:
                 matrix, is_current = self._cipher.decrypt_and_check(
-                    bytes(doc["embeddings"]), username=doc["username"], model=doc["model"])
+                    bytes(doc["embeddings"]), username=doc["username"], model=doc["model"]
+                )
             except DecryptionError:
                 unreadable += 1
-                log.error("cannot decrypt embeddings with the current or the previous key",
-                          extra={"fields": {"username": doc["username"]}})
+                log.error(
+                    "cannot decrypt embeddings with the current or the previous key",
+                    extra={"fields": {"username": doc["username"]}},
+                )
                 continue
             if is_current:
                 current += 1
                 continue
             blob = self._cipher.encrypt(matrix, username=doc["username"], model=doc["model"])
-            res = self.users.update_one({"_id": doc["_id"], "rev": doc.get("rev", 1)},
-                                        {"$set": {"embeddings": blob}, "$inc": {"rev": 1}})
+            res = self.users.update_one(
+                {"_id": doc["_id"], "rev": doc.get("rev", 1)}, {"$set": {"embeddings": blob}, "$inc": {"rev": 1}}
+            )
             if res.modified_count == 1:
                 rekeyed += 1
             else:
                 changed += 1
-        return RekeyReport(users=users, rekeyed=rekeyed, already_current=current, unreadable=unreadable,
-                           changed_meanwhile=changed)
+        return RekeyReport(
+            users=users, rekeyed=rekeyed, already_current=current, unreadable=unreadable, changed_meanwhile=changed
+        )
 
     # -- audit ------------------------------------------------------------------------------
     @unavailable_on_db_error
     def record_attempt(self, *, username: str | None, mode: str, result: str, distance: float | None) -> None:
-        self.audit.insert_one({"at": self._now(), "username": username, "mode": mode, "result": result,
-                               "distance": None if distance is None else float(distance)})
+        self.audit.insert_one(
+            {
+                "at": self._now(),
+                "username": username,
+                "mode": mode,
+                "result": result,
+                "distance": None if distance is None else float(distance),
+            }
+        )
 
     @unavailable_on_db_error
     def attempts(self, username: str, limit: int = defaults.ATTEMPTS_LIMIT) -> list[Attempt]:
@@ -362,8 +418,11 @@ class Repository:
         for attempt in range(2):
             try:
                 doc = self.lockouts.find_one_and_update(
-                    {"_id": username}, {"$push": {"failures": now}, "$max": {"expires_at": now + window}},
-                    upsert=True, return_document=ReturnDocument.AFTER)
+                    {"_id": username},
+                    {"$push": {"failures": now}, "$max": {"expires_at": now + window}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
                 break
             except DuplicateKeyError:  # concurrent first failures raced to insert it: it exists now
                 if attempt:
@@ -375,8 +434,13 @@ class Repository:
                 self.lockouts.update_one({"_id": username}, {"$set": {"failures": recent}})
             return None
         locked_until = now + timedelta(seconds=lock_s)
-        self.lockouts.update_one({"_id": username}, {"$set": {"failures": [], "locked_until": locked_until},
-                                                     "$max": {"expires_at": max(now + window, locked_until)}})
+        self.lockouts.update_one(
+            {"_id": username},
+            {
+                "$set": {"failures": [], "locked_until": locked_until},
+                "$max": {"expires_at": max(now + window, locked_until)},
+            },
+        )
         return locked_until
 
     @unavailable_on_db_error

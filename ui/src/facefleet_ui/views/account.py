@@ -21,8 +21,10 @@ def _log_out(token: str) -> None:
     try:
         resources.client().logout(token)
     except Unavailable:  # leave anyway: someone else may be next at this camera
-        _logout("You are logged out here. The recognizer could not be reached, so your session "
-                "token stays valid until it expires.")
+        _logout(
+            "You are logged out here. The recognizer could not be reached, so your session "
+            "token stays valid until it expires."
+        )
         return
     except RecognizerError:
         pass  # already expired or revoked: nothing left to revoke
@@ -46,14 +48,19 @@ def render(auth: resources.Auth) -> None:
             session.store(auth.token, me.expires_at)
             st.session_state.cookie_written = True
         left = session.seconds_left(me.expires_at)
-        st.write(f"Logged in as **{md_escape(me.username)}**. Your session expires at "
-                 f"{me.expires_at} (in {left // 60} min {left % 60} s).")
+        st.write(
+            f"Logged in as **{md_escape(me.username)}**. Your session expires at "
+            f"{me.expires_at} (in {left // 60} min {left % 60} s)."
+        )
     st.markdown("**Your last login attempts**")
     if attempts:
         st.dataframe(
-            [{"when": a.at, "result": a.result,
-              "distance": None if a.distance is None else round(a.distance, 4)} for a in attempts[:10]],
-            hide_index=True, width="stretch",
+            [
+                {"when": a.at, "result": a.result, "distance": None if a.distance is None else round(a.distance, 4)}
+                for a in attempts[:10]
+            ],
+            hide_index=True,
+            width="stretch",
         )
     else:
         st.caption("No attempts recorded.")

@@ -31,8 +31,10 @@ def _live_status() -> None:
         finish_login(ok)
     view = cap.snapshot()
     if view.frames:
-        st.caption(f"Camera: {view.frames} frames received" + (" · checking your face…" if view.busy else
-                   (f" · {view.hint}" if view.hint else " · face found")))
+        st.caption(
+            f"Camera: {view.frames} frames received"
+            + (" · checking your face…" if view.busy else (f" · {view.hint}" if view.hint else " · face found"))
+        )
     out = view.outcome
     if out is not None and out.error is not None:
         st.warning(error_message(out.error, _username()))
@@ -45,8 +47,9 @@ def _upload() -> None:
         photo = st.file_uploader("A photo of your face", type=["jpg", "jpeg", "png"], key="login_photo")
         if st.button("Log in with this photo", disabled=photo is None, key="login_photo_go") and photo is not None:
             try:
-                finish_login(resources.client().login(photo.getvalue(), _username(),
-                                                      client_address=resources.browser_address()))
+                finish_login(
+                    resources.client().login(photo.getvalue(), _username(), client_address=resources.browser_address())
+                )
             except RecognizerError as exc:
                 st.warning(error_message(exc, _username()))
             except Unavailable:
@@ -64,10 +67,10 @@ def render() -> None:
     if notice:
         st.success(notice["text"])
         if notice.get("shots"):
-            st.image(list(notice["shots"]), width=120,
-                     caption=[f"frame {i + 1}" for i in range(len(notice["shots"]))])
-    st.text_input("Username (optional: leave empty to be recognised among all users)",
-                  key="login_username", max_chars=64)
+            st.image(list(notice["shots"]), width=120, caption=[f"frame {i + 1}" for i in range(len(notice["shots"]))])
+    st.text_input(
+        "Username (optional: leave empty to be recognised among all users)", key="login_username", max_chars=64
+    )
     name = _username()
     if name and not USERNAME.match(name):
         st.caption("Usernames are 3–64 characters: a–z, 0–9, dot, dash, underscore.")

@@ -50,11 +50,9 @@ def _live_status(username: str) -> None:
         enrol(username, view.shots)
         view = cap.snapshot()
     if view.frames:
-        st.caption(f"Camera: {view.frames} frames received"
-                   + (f" · {view.hint}" if view.hint else " · face found"))
+        st.caption(f"Camera: {view.frames} frames received" + (f" · {view.hint}" if view.hint else " · face found"))
     if view.shots:
-        st.image(list(view.shots), width=120,
-                 caption=[f"frame {i + 1}" for i in range(len(view.shots))])
+        st.image(list(view.shots), width=120, caption=[f"frame {i + 1}" for i in range(len(view.shots))])
     err = st.session_state.get("reg_error")
     if err == "unavailable":
         unavailable_banner()
@@ -69,10 +67,12 @@ def render() -> None:
         st.info("Registration is switched off on this site (no API key is configured).")
         webrtc.forget(KEY)
         return
-    st.text_input("Username", key="reg_username", max_chars=64,
-                  help="3–64 characters: a–z, 0–9, dot, dash, underscore")
-    st.checkbox("I agree that facefleet stores a numeric template of my face (never the photo) "
-                "to recognise me, until I delete my account.", key="reg_consent")
+    st.text_input("Username", key="reg_username", max_chars=64, help="3–64 characters: a–z, 0–9, dot, dash, underscore")
+    st.checkbox(
+        "I agree that facefleet stores a numeric template of my face (never the photo) "
+        "to recognise me, until I delete my account.",
+        key="reg_consent",
+    )
     name = _username()
     valid = bool(USERNAME.match(name))
     if name and not valid:
@@ -84,15 +84,18 @@ def render() -> None:
         st.rerun()
     cap = resources.register_capture()
     cap.armed = valid and bool(st.session_state.get("reg_consent")) and failed != name
-    st.caption(f"Press START and look at the camera: {settings.register_frames} frames are taken "
-               f"over a couple of seconds and enrolled together.")
+    st.caption(
+        f"Press START and look at the camera: {settings.register_frames} frames are taken "
+        f"over a couple of seconds and enrolled together."
+    )
     status = st.container()  # above the camera, where people look
     ctx = webrtc.streamer(KEY, settings, cap)
     with status:
         st.fragment(run_every=webrtc.POLL_S if webrtc.live(ctx) else None)(_live_status)(name)
     with st.expander("No camera? Register with photos"):
-        photos = st.file_uploader("One or more photos of your face", type=["jpg", "jpeg", "png"],
-                                  accept_multiple_files=True, key="reg_photos")
+        photos = st.file_uploader(
+            "One or more photos of your face", type=["jpg", "jpeg", "png"], accept_multiple_files=True, key="reg_photos"
+        )
         ready = bool(photos) and valid and bool(st.session_state.get("reg_consent"))
         if st.button("Register with these photos", disabled=not ready, key="reg_photos_go"):
             st.session_state.pop("reg_failed_for", None)
