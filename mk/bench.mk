@@ -6,7 +6,7 @@
 #   make bench-identify BENCH_ARGS="--http-sizes 1000,10000"
 BENCH_NICE ?= nice -n 10
 BENCH_ARGS ?=
-BENCH_SUITES := engine login_latency identify load memory accuracy
+BENCH_SUITES := engine login_latency identify load memory accuracy enrolment_accuracy
 
 .PHONY: bench bench-report $(addprefix bench-,$(BENCH_SUITES)) bench-latency
 bench: venv weights database ## run every benchmark suite one after another (bench/README.md says how long), refresh bench/README.md
@@ -22,6 +22,9 @@ bench: venv weights database ## run every benchmark suite one after another (ben
 
 bench-accuracy: venv weights ## LFW View 1: facefleet vs DeepFace.verify (+ the small labelled sets)
 	$(BENCH_NICE) $(PY) -m bench.accuracy $(BENCH_ARGS)
+
+bench-enrolment_accuracy: venv weights ## LFW people with >= 4 images: enrol 3, log in with another (service rule, refusals counted)
+	$(BENCH_NICE) $(PY) -m bench.enrolment_accuracy $(BENCH_ARGS)
 
 bench-engine: venv weights ## dlib's ResNet in ONNX vs dlib's forward pass: per-chip latency, batched images/s, equality on all of LFW
 	$(BENCH_NICE) $(PY) -m bench.engine $(BENCH_ARGS)

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SUITES = {
     "accuracy": ("facefleet", "deepface_verify", "comparison", "sanity_sets"),
+    "enrolment_accuracy": ("protocol", "counts", "refusals", "verification", "identification"),
     "engine": ("latency_per_chip", "throughput", "equality"),
     "login_latency": ("by_resolution",),
     "identify": ("index", "http", "deepface_find", "synthesis"),
