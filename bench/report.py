@@ -279,8 +279,64 @@ def memory_table(mem) -> list[str]:
     return rows
 
 
+def engine_table(eng) -> list[str]:
+    lat, thr, eq = eng["latency_per_chip"], eng["throughput"], eng["equality"]
+    rows = ["| forward pass | p50 per chip | p95 | vs dlib's own (p50) |", "|---|---|---|---|"]
+    for name, row in lat.items():
+        if isinstance(row, dict) and "p50_ms" in row:
+            speedup = lat.get(f"speedup_{name}_vs_dlib")
+            rows.append(
+                f"| {name} | {ms(row['p50_ms'])} | {ms(row['p95_ms'])} | {f'{speedup}x' if speedup else '1x'} |"
+            )
+    rows += ["", "| batch | dlib images/s | ONNX images/s | ratio |", "|---|---|---|---|"]
+    for size, row in thr.items():
+        rows.append(f"| {size} | {row['dlib_images_per_s']} | {row['onnx_images_per_s']} | {row['ratio']}x |")
+    rows += [
+        "",
+        f"Equality on {eq['images']} {eq['source']} images: largest distance between the engines' descriptors "
+        f"{eq['max_distance']:.2e} (p99 {eq['p99_distance']:.2e}, tolerance {eq['tolerance']:g}); "
+        f"{eq['over_tolerance']} over the tolerance.",
+    ]
+    return rows
+
+
+def enrolment_table(ea) -> list[str]:
+    v, r, c = ea["verification"], ea["refusals"], ea["counts"]
+    rows = ["| enrol 3, log in with another | result |", "|---|---|"]
+    rows.append(
+        f"| people / enrolled faces / probes / impostor comparisons | {c['people_enrolled']} / "
+        f"{c['enrolled_faces']} / {c['probes']} / {v['impostor_comparisons']} |"
+    )
+    for key, label in (
+        ("at_far_0.1pct", "TAR @ FAR 0.1%"),
+        ("at_far_1pct", "TAR @ FAR 1%"),
+        ("at_committed_threshold", "at the committed threshold"),
+    ):
+        row = v[key]
+        rows.append(
+            f"| {label} (threshold {row['threshold']:.3f}) | TAR {pct(row['tar'])}"
+            f"{ci(row.get('tar_bootstrap_ci') or row.get('tar_ci'))}, end to end {pct(row['tar_end_to_end'])}, "
+            f"FAR {pct(row['far'])} |"
+        )
+    for kind in ("enrolment_images", "probes"):
+        kinds = ", ".join(f"{k} {n}" for k, n in r[kind]["by_kind"].items()) or "none"
+        rows.append(
+            f"| refused {kind.replace('_', ' ')} | {r[kind]['refused']}/{r[kind]['images']} "
+            f"({pct(r[kind]['rate'])}: {kinds}) |"
+        )
+    ident = ea.get("identify") or ea.get("identification")
+    if ident:
+        rows.append(f"| 1:N rank-1 (gallery of {ident['gallery_people']}) | {pct(ident['rank1_rate'])} |")
+        rows.append(
+            f"| 1:N: strangers accepted as someone at the threshold | {pct(ident['open_set_false_accept_rate'])} "
+            f"({ident['open_set_false_accepts']}/{ident['open_set_probes_embedded']}) |"
+        )
+    return rows
+
+
 def render(results: Path = RESULTS) -> str:
     acc, lat, ide, lod, mem = (load(n, results) for n in ("accuracy", "login_latency", "identify", "load", "memory"))
+    eng, ea = load("engine", results), load("enrolment_accuracy", results)
     out = ["### Headline", ""] + headline(acc, lat, ide, lod, mem) + [""]
     for title, d, fn, png in (
         ("Login latency", lat, latency_table, "login_latency.png"),
@@ -288,6 +344,8 @@ def render(results: Path = RESULTS) -> str:
         ("1:N identify scaling", ide, identify_tables, "identify.png"),
         ("Load", lod, load_table, "load.png"),
         ("Memory", mem, memory_table, "memory.png"),
+        ("Embedding engine", eng, engine_table, "engine.png"),
+        ("Enrolment accuracy (enrol 3, log in with another)", ea, enrolment_table, "enrolment_accuracy.png"),
     ):
         out += [f"### {title}", ""]
         if d is None:
