@@ -133,10 +133,12 @@ def test_serve_refuses_to_start_without_secrets():
     assert out.returncode == 2 and "FACEFLEET_API_KEY" in out.stderr
 
 
-def test_serve_refuses_to_start_without_weights(tmp_path):
-    """Nothing seeded and the package without its models (a stand-in package first on the path)."""
-    stand_in = tmp_path / "path" / "face_recognition_models"
-    stand_in.mkdir(parents=True)
-    (stand_in / "__init__.py").write_text("")
-    out = _serve({**SECRETS, "DEEPFACE_HOME": str(tmp_path), "PYTHONPATH": str(tmp_path / "path")})
-    assert out.returncode == 2 and "make weights" in out.stderr
+def test_serve_refuses_to_start_without_weights(tmp_path, monkeypatch, capsys):
+    """Nothing seeded and the package without its models: exit 2 with the fix, before binding a port."""
+    from recognizer import cli, weights
+
+    for name, value in {**SECRETS, "DEEPFACE_HOME": str(tmp_path)}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(weights, "_package_models_dir", lambda: tmp_path / "no-package")
+    assert cli.main(["serve", "--port", str(free_port())]) == 2
+    assert "make weights" in capsys.readouterr().err
