@@ -22,7 +22,7 @@ APT_PACKAGES += shellcheck
 
 GO_BUILD := nice -n 10 go build -trimpath -ldflags '-s -w'
 
-.PHONY: gitops-tools render render-golden schemas plan
+.PHONY: gitops-tools render render-golden schemas plan vendor-lib
 gitops-tools: $(GITOPS_TOOLS) ## build helm, kubeconform, actionlint, the Fleet CLI and install dclint
 
 $(FLEET_BIN): tools/fleetcli/go.mod tools/fleetcli/go.sum
@@ -60,6 +60,10 @@ render: gitops-tools venv ## render every bundle for every cluster group into re
 # the working tree's rendering with them byte for byte.
 render-golden: gitops-tools venv ## rewrite tests/golden/{edge,cloud,none}/ on purpose (what `make render` writes)
 	$(PY) -m tools.gitops.render --out tests/golden
+
+# Each chart carries the library chart packaged in charts/, committed (tools/gitops/vendor.py says why).
+vendor-lib: gitops-tools venv ## rebuild the packaged library in every chart's charts/ where it differs from apps/lib
+	$(PY) -m tools.gitops.vendor
 
 # The schema definitions the charts share live once, in apps/lib/schema/definitions.json.
 schemas: venv ## copy the shared schema definitions (and the group enum) into every chart's values.schema.json

@@ -179,9 +179,11 @@ def test_compare_patches_name_rendered_objects_only(rendering, fleet_yamls):
 
 def test_every_chart_takes_its_helpers_from_the_library_chart():
     """One copy of the helpers: the library chart, listed as a dependency by every chart; no chart
-    defines a facefleet.* template of its own, and Fleet builds the dependency (no bundle disables it)."""
+    defines a facefleet.* template of its own; each carries the library packaged (committed, equal to
+    apps/lib) and tells Fleet not to rebuild it."""
     import re
 
+    from tools.gitops import vendor
     from tools.gitops.layout import BUNDLES
 
     library = yaml.safe_load((ROOT / "apps" / "lib" / "Chart.yaml").read_text())
@@ -194,16 +196,26 @@ def test_every_chart_takes_its_helpers_from_the_library_chart():
         for template in (chart / "templates").glob("*"):
             assert not re.search(r'define\s+"facefleet\.', template.read_text()), template
         fleet_yaml = yaml.safe_load((ROOT / folder / "fleet.yaml").read_text())
-        assert not fleet_yaml["helm"].get("disableDependencyUpdate"), name
+        assert fleet_yaml["helm"].get("disableDependencyUpdate") is True, name
+        package = vendor.package_path(chart)
+        assert package.is_file(), f"{name}: {package} missing: run make vendor-lib"
+        assert not vendor.differences(package), f"{name}: {package} differs from apps/lib: run make vendor-lib"
 
 
 def test_bundles_are_the_same_in_every_gitrepo_job(tmp_path):
-    """Fleet rebuilds charts/ from the library in every job; with Chart.lock committed the Bundles'
-    files come out byte-identical, so a commit redeploys only the bundles it changes."""
+    """Every GitRepo job clones afresh, so its files carry new modification times; the Bundles must
+    come out byte-identical all the same, or every commit would redeploy every bundle everywhere."""
+    import os
+    import time
+
     from tools.gitops.engines import fleet_apply
     from tools.gitops.tree import export_worktree
 
-    runs = [fleet_apply(export_worktree(tmp_path / f"clone-{i}"), "facefleet", ["."]) for i in range(2)]
+    trees = [export_worktree(tmp_path / f"clone-{i}") for i in range(2)]
+    later = time.time() + 3600
+    for path in trees[1].rglob("*"):
+        os.utime(path, (later, later), follow_symlinks=False)
+    runs = [fleet_apply(tree, "facefleet", ["."]) for tree in trees]
     files = [{b["metadata"]["name"]: b["spec"]["resources"] for b in bundles} for bundles in runs]
     for name in files[0]:
         changed = [r["name"] for r, s in zip(files[0][name], files[1][name], strict=True) if r != s]
