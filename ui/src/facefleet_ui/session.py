@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-COOKIE = "facefleet_session"
+from facefleet_ui.session_route import COOKIE  # one name: the route sets it, the page reads it
+
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9._~+/=-]{8,4096}$")
 # Unit tests (AppTest has no browser, hence no cookies) put the handshake cookies here.
 COOKIES_OVERRIDE: dict[str, str] | None = None
