@@ -2,7 +2,7 @@
 
 Two recognizers (`python -m recognizer serve`: default settings, and the baseline with the face
 pipeline in the server process, FACEFLEET_MODEL_PROCESSES=0) and their database run as
-subprocesses on free 127.0.0.1 ports (tests/support/stack.py); one user is enrolled. Each
+subprocesses on free 127.0.0.1 ports (facefleet_testing.stack); one user is enrolled. Each
 client is a thread with its own keep-alive httpx client that sends 1:1 logins (640x480 JPEG
 probe + username) back to back until the level's time is up (bounded in count as well).
 Per concurrency level: throughput (successful logins/s), p50/p99 latency, errors (any answer

@@ -1,7 +1,7 @@
 """Login latency: warm HTTP login vs DeepFace.verify vs the bare forward pass, side by side.
 
 One user is enrolled over HTTP in a real recognizer (`python -m recognizer serve`, real
-FerretDB/mongod, both on free 127.0.0.1 ports, started by tests/support/stack.py). Then, in
+FerretDB/mongod, both on free 127.0.0.1 ports, started by facefleet_testing.stack). Then, in
 rounds that interleave every path and resolution (so machine noise hits all of them alike):
 - http:      POST /v1/login (JPEG probe + username, 1:1) -> 200 verdict with token, timed in
              this process around the request: the whole service path (decode, detect, align,

@@ -1,9 +1,9 @@
 """Memory: peak RSS of the recognizer and of the ui while both are under load.
 
 The whole stack runs on 127.0.0.1: database, recognizer, and the ui (`python -m facefleet_ui`,
-started by tests/ui/ui_stack.py's UiServer) pointed at that recognizer. Load, at the same time:
+started by facefleet_testing.ui_stack's UiServer) pointed at that recognizer. Load, at the same time:
 - `cores` HTTP clients logging in back to back against the recognizer (bench.load.run_load);
-- `--browsers` headless Chromium sessions (tests/ui/ui_browser.py) on the ui's login page with
+- `--browsers` headless Chromium sessions (facefleet_testing.ui_browser) on the ui's login page with
   the camera STARTED, each streaming a generated video of a face nobody enrolled (grace_hopper,
   so the ui keeps processing frames and asking the recognizer, never logging in);
   skipped, and said so, when Chromium is not installed.

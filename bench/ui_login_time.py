@@ -1,9 +1,9 @@
 """ui login time: START -> `Welcome, <name>` in real headless Chromium, and stream-start reliability.
 
-Everything runs inside a private network namespace that has only `lo` (tests/ui/ui_stack.py):
+Everything runs inside a private network namespace that has only `lo` (facefleet_testing.ui_stack):
 real FerretDB/mongod, `python -m recognizer serve`, and `python -m facefleet_ui` twice, once with
 the app's streamlit-webrtc 0.79 race fix and once without it (FACEFLEET_UI_WEBRTC_RACE_FIX=0).
-The webcam is a generated video of scikit-image's astronaut (tests/ui/ui_media.py).
+The webcam is a generated video of scikit-image's astronaut (facefleet_testing.ui_media).
 
 - login: page loaded, START clicked, clock stops when `Welcome, <name>` is in the DOM; then Log
   out (cookie cleared) and again. Baseline in the same run: the bare HTTP POST /v1/login of one

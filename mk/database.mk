@@ -1,6 +1,6 @@
 # Embedded database for `make run` and the tests: FerretDB v1.24.2 (SQLite backend, compiled in
 # by default) built from the Go module proxy into .tools/bin. A `mongod` on PATH is preferred at
-# run time by tools/devstack.py and tests/support/stack.py; this binary is the fallback.
+# run time by tools/devstack.py and tests/support/src/facefleet_testing/stack.py; this binary is the fallback.
 FERRETDB_VERSION := v1.24.2
 FERRETDB_MODULE  := github.com/FerretDB/FerretDB
 FERRETDB_BIN     := $(TOOLS)/bin/ferretdb

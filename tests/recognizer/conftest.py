@@ -1,4 +1,4 @@
-"""Fixtures of the recognizer's HTTP tests (helpers live in tests/support/recognizer_api.py)."""
+"""Fixtures of the recognizer's HTTP tests (helpers live in facefleet_testing.recognizer_api)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Hostile and odd images as upload bytes: bombs, broken files, unusual modes, odd shapes.
 
-Each maker returns bytes; the faces come from tests/support/faces.py (shipped in PyPI packages).
+Each maker returns bytes; the faces come from facefleet_testing.faces (shipped in PyPI packages).
 Bombs are built by writing headers by hand, so a 4-gigapixel "image" is a few hundred bytes.
 """
 
