@@ -22,7 +22,8 @@ from streamlit.testing.v1 import AppTest
 import facefleet_ui
 from facefleet_testing import faces
 from facefleet_ui import capture, config, quality, resources, session, webrtc
-from facefleet_ui.client import RecognizerClient, RecognizerError, Unavailable
+from facefleet_ui.client import RecognizerClient, RecognizerError, SiteCache, SiteStatus, Unavailable
+from facefleet_ui.views import site as site_view
 
 APP = str(Path(facefleet_ui.__file__).resolve().parent / "app.py")
 TOKEN = "eyJ0ZXN0.tok.en-123456"
@@ -288,14 +289,21 @@ class FakeRecognizer:
         self.deleted = False
         self.logged_out = False
         self.requests: list[httpx.Request] = []
+        self.site: dict | None = None  # GET /v1/site's body; None: an older recognizer (404)
+        self.errors: dict[tuple[str, str], tuple[int, str]] = {}  # (method, path) -> (status, code)
 
     def __call__(self, req: httpx.Request) -> httpx.Response:
         self.requests.append(req)
         if not self.up:
             raise httpx.ConnectError("refused", request=req)
         path, auth = req.url.path, req.headers.get("Authorization")
+        if (req.method, path) in self.errors:
+            status, code = self.errors[req.method, path]
+            return httpx.Response(status, json={"error": code, "detail": f"{code} (fake)"})
         if path == "/readyz":
             return httpx.Response(200, json={"status": "ready"})
+        if path == "/v1/site" and self.site is not None:
+            return httpx.Response(200, json=self.site)
         if path.startswith("/v1/me") and auth != f"Bearer {TOKEN}":
             return httpx.Response(401, json={"error": "unauthorized", "detail": "bad token"})
         if path == "/v1/logout" and req.method == "POST":
@@ -325,10 +333,12 @@ def page(monkeypatch):
     monkeypatch.setenv("FACEFLEET_API_KEY", "k" * 20)
     resources.settings.clear()
     resources.client.clear()
+    resources.site_cache.clear()
     at = AppTest.from_file(APP, default_timeout=30)
     yield at, fake, rendered
     resources.settings.clear()
     resources.client.clear()
+    resources.site_cache.clear()
 
 
 def texts(at) -> str:
@@ -529,3 +539,217 @@ def test_readme_settings_table_is_the_declared_settings():
     """ui/README.md's table is generated from config.Settings: one declaration, never two."""
     readme = (Path(__file__).resolve().parents[2] / "ui" / "README.md").read_text()
     assert config.markdown_table() in readme, "regenerate it: python -m facefleet_ui.config"
+
+
+# -- sites (v2): the site banner and a replica's own 503s --------------------------------------------
+HOME_SITE = {
+    "site": "home",
+    "role": "home",
+    "last_sync_at": None,
+    "lag_s": None,
+    "changes_behind": None,
+    "offline": False,
+    "stale": False,
+    "max_staleness_s": None,
+}
+
+
+def replica_site(**changes) -> dict:
+    """A replica's GET /v1/site body, shaped as recognizer/README.md says."""
+    body = {
+        "site": "edge-1",
+        "role": "replica",
+        "last_sync_at": "2026-12-01T10:00:00Z",
+        "lag_s": 4.2,
+        "changes_behind": 0,
+        "offline": False,
+        "stale": False,
+        "max_staleness_s": 86400,
+    }
+    return body | changes
+
+
+def test_client_reads_the_site_and_tolerates_an_older_recognizer():
+    answer: dict = {"status": 200, "json": HOME_SITE}
+
+    def handler(req):
+        assert req.url.path == "/v1/site" and "X-API-Key" not in req.headers  # no auth on this route
+        if answer.get("down"):
+            raise httpx.ConnectError("refused", request=req)
+        return httpx.Response(answer["status"], json=answer["json"])
+
+    c = client_for(handler)
+    assert c.site() == SiteStatus("home", "home")
+    answer["json"] = replica_site(changes_behind=3, offline=True)
+    got = c.site()
+    assert got is not None and got.replica and got.offline and not got.stale
+    assert (got.lag_s, got.changes_behind, got.max_staleness_s) == (4.2, 3, 86400)
+    answer.update(status=404, json={"error": "not_found", "detail": "no such route"})
+    assert c.site() is None, "an older recognizer without the route: no site banner"
+    answer.update(status=200, json={"unexpected": True})
+    assert c.site() is None
+    answer["down"] = True
+    with pytest.raises(Unavailable):
+        c.site()
+
+
+def test_client_keeps_a_replicas_503s_apart_from_an_outage():
+    def handler(req):
+        code = {"/v1/login": "replica_stale", "/v1/users": "home_unreachable"}.get(req.url.path, "unavailable")
+        return httpx.Response(503, json={"error": code, "detail": "d"})
+
+    c = client_for(handler)
+    with pytest.raises(RecognizerError) as e:
+        c.login(b"jpeg")
+    assert (e.value.status, e.value.code) == (503, "replica_stale")
+    with pytest.raises(RecognizerError, match="home_unreachable"):
+        c.enrol("alice", [b"a"])
+    with pytest.raises(Unavailable):  # the database is away: still the outage banner
+        c.me(TOKEN)
+
+
+@pytest.mark.parametrize(
+    "body, age_s, level, needles, absent",
+    [
+        (HOME_SITE, 0, "caption", ["Site **home**", "home of this fleet's users"], ["synced"]),
+        (replica_site(), 0, "caption", ["Site **edge\\-1**", "last synced with the home 4 s ago"], ["arriving"]),
+        (replica_site(lag_s=50), 20, "caption", ["last synced with the home 1 min ago"], []),
+        (replica_site(changes_behind=3), 0, "caption", ["3 changes from the home still arriving"], []),
+        (
+            replica_site(offline=True, lag_s=3900),
+            0,
+            "warning",
+            ["is offline", "1 h 5 min ago", "not known at this site", "registering is paused"],
+            [],
+        ),
+        (
+            replica_site(offline=True, stale=True, lag_s=90000),
+            0,
+            "error",
+            ["cut off from the home for too long", "1 d 1 h ago", "the limit is 1 d", "Logins are paused"],
+            [],
+        ),
+        (
+            replica_site(last_sync_at=None, lag_s=None, changes_behind=None, stale=True, offline=True),
+            0,
+            "error",
+            ["has not copied the users from the home yet", "cannot reach the home right now"],
+            ["ago"],
+        ),
+    ],
+)
+def test_site_banner_text(body, age_s, level, needles, absent):
+    banner = site_view.describe(SiteStatus.from_json(body), age_s)
+    assert banner.level == level, banner
+    for needle in needles:
+        assert needle in banner.text, banner.text
+    for needle in absent:
+        assert needle not in banner.text, banner.text
+
+
+def test_site_banner_time_since_the_last_sync_and_its_clock():
+    from datetime import datetime
+
+    status = SiteStatus.from_json(replica_site(lag_s=None, last_sync_at="2026-12-01T10:00:00Z"))
+    assert site_view.since_sync(status, now=datetime(2026, 12, 1, 10, 5, tzinfo=UTC)) == 300
+    assert site_view.since_sync(SiteStatus.from_json(replica_site(lag_s=10)), age_s=4) == 14
+    assert "10:00 UTC" in site_view._clock("2026-12-01T10:00:00Z", None)
+    assert "11:00)" in site_view._clock("2026-12-01T10:00:00Z", "Europe/Berlin")  # the browser's zone
+    assert "10:00 UTC" in site_view._clock("2026-12-01T10:00:00Z", "Not/AZone")
+    assert site_view._clock("yesterday", None) == ""
+    assert [site_view.ago(s) for s in (8, 300, 3600, 3900, 86400, 90000)] == [
+        "8 s",
+        "5 min",
+        "1 h",
+        "1 h 5 min",
+        "1 d",
+        "1 d 1 h",
+    ]
+
+
+def test_site_cache_asks_at_most_every_few_seconds_and_remembers_failures():
+    now, calls = [0.0], []
+
+    def fetch():
+        calls.append(now[0])
+        if len(calls) == 2:
+            raise Unavailable("down")
+        return SiteStatus("edge-1", "replica", lag_s=1.0)
+
+    cache = SiteCache(fetch, ttl_s=5.0, clock=lambda: now[0])
+    assert cache.get() == (SiteStatus("edge-1", "replica", lag_s=1.0), 0.0)
+    now[0] = 3.0
+    assert cache.get()[1] == 3.0 and len(calls) == 1  # the answer's age feeds since_sync
+    now[0] = 6.0
+    assert cache.get() == (None, 0.0)  # down: no banner, and no second try before the TTL
+    now[0] = 9.0
+    assert cache.get() == (None, 3.0) and len(calls) == 2
+    now[0] = 12.0
+    assert cache.get()[0] is not None and len(calls) == 3
+
+
+def test_page_names_its_site(page):
+    at, fake, _ = page
+    fake.site = HOME_SITE
+    at.run()
+    assert not at.exception
+    assert "Site **home** · the home of this fleet's users" in texts(at)
+
+
+def test_replica_page_says_when_it_last_synced_and_that_it_is_offline(page):
+    at, fake, _ = page
+    fake.site = replica_site(offline=True, lag_s=3900)
+    at.run()
+    warning = "\n".join(w.value for w in at.warning)
+    assert "Site **edge\\-1** is offline" in warning and "last synced with the home 1 h 5 min ago" in warning
+    assert not any("The recognizer is unavailable" in e.value for e in at.error)
+
+
+def test_older_recognizer_without_the_site_route_shows_no_site_banner(page):
+    at, fake, _ = page
+    assert fake.site is None  # GET /v1/site answers 404
+    at.run()
+    assert not at.exception and "Site " not in texts(at) and "Log in with your face" in texts(at)
+    assert any(r.url.path == "/v1/site" for r in fake.requests)
+
+
+def test_stale_replica_login_explains_why_instead_of_the_outage_banner(page):
+    at, fake, _ = page
+    fake.site = replica_site(stale=True, offline=True, lag_s=90000)
+    fake.errors["POST", "/v1/login"] = (503, "replica_stale")
+    at.run()
+    cap = at.session_state["login_capture"]
+    cap._attempt(b"jpeg", None)  # what the capture thread does with a usable frame, through the real client
+    assert cap.snapshot().outcome.error.code == "replica_stale"
+    at.run()
+    assert "cut off from the home site for too long" in "\n".join(w.value for w in at.warning)
+    assert not any("The recognizer is unavailable" in e.value for e in at.error)
+
+
+def test_register_at_a_replica_cut_off_from_the_home_says_to_try_later(page):
+    at, fake, _ = page
+    fake.errors["POST", "/v1/users"] = (503, "home_unreachable")
+    at.run()
+    at.radio(key="view").set_value("Register").run()
+    at.text_input(key="reg_username").set_value("new_user").run()
+    at.checkbox(key="reg_consent").check().run()
+    at.session_state["register_capture"]._shots = [b"one", b"two", b"three"]  # the camera's usable frames
+    at.run()
+    assert any(r.url.path == "/v1/users" for r in fake.requests)
+    warning = "\n".join(w.value for w in at.warning)
+    assert "Registering needs the connection to the home site" in warning and "try again later" in warning
+    at.run()
+    assert at.button(key="reg_retry").label == "Try again"  # nothing was stored: the person may retry
+    assert not any("The recognizer is unavailable" in e.value for e in at.error)
+
+
+def test_delete_account_at_a_replica_cut_off_from_the_home(page, monkeypatch):
+    at, fake, _ = page
+    fake.errors["DELETE", "/v1/me"] = (503, "home_unreachable")
+    monkeypatch.setattr(session, "COOKIES_OVERRIDE", {session.COOKIE: TOKEN})
+    at.run()
+    at.button(key="delete").click().run()
+    at.button(key="delete_confirm").click().run()
+    assert not fake.deleted
+    assert "Deleting your account needs the connection to the home site" in "\n".join(e.value for e in at.error)
+    assert at.header[0].value == "Welcome, al\\_ice"

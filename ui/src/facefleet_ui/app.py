@@ -12,8 +12,8 @@ import streamlit as st
 
 from facefleet_ui import resources, session, webrtc
 from facefleet_ui.client import RecognizerError, Unavailable
-from facefleet_ui.views import account, login, register
-from facefleet_ui.views.common import status_banner, unavailable_banner
+from facefleet_ui.views import account, login, register, site
+from facefleet_ui.views.common import unavailable_banner
 
 LOG = logging.getLogger("facefleet_ui")
 if not LOG.handlers:  # once per process (the script runs on every rerun)
@@ -45,9 +45,11 @@ def restore_session() -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="facefleet login", page_icon="🙂", layout="centered")
+    here, _ = resources.site_cache().get()  # the browser tab names the site too
+    title = f"facefleet login · {here.site}" if here is not None else "facefleet login"
+    st.set_page_config(page_title=title, page_icon="🙂", layout="centered")
     st.title("facefleet")
-    status_banner()
+    site.banners()  # the recognizer's readiness and this site, refreshed every few seconds
     restore_session()
     auth = resources.auth()
     if auth is not None:

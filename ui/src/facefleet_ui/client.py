@@ -2,18 +2,25 @@
 
 Every failure becomes one of two exceptions so pages never show a traceback:
 `Unavailable` (connection refused, timeout, 503: show the banner and retry later) and
-`RecognizerError` (a contract error body: show its sentence).
+`RecognizerError` (a contract error body: show its sentence). The two 503s of a replica site
+(`replica_stale`, `home_unreachable`) are `RecognizerError`s: the recognizer is up and says why
+it refuses, and the page explains that instead of the "recognizer unavailable" banner.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from .config import Settings
+
+# 503s that are answers, not outages (DESIGN.md v2: edge sites).
+SITE_ERRORS = frozenset({"replica_stale", "home_unreachable"})
 
 
 class Unavailable(Exception):
@@ -52,6 +59,48 @@ class Attempt:
     distance: float | None
 
 
+@dataclass(frozen=True)
+class SiteStatus:
+    """`GET /v1/site`: which site this recognizer is, and on a replica how current its users are.
+    The sync fields are None at the home (and on a replica that has never synced: last_sync_at)."""
+
+    site: str
+    role: str  # "home" or "replica"
+    last_sync_at: str | None = None
+    lag_s: float | None = None
+    changes_behind: int | None = None
+    offline: bool = False
+    stale: bool = False
+    max_staleness_s: float | None = None
+
+    @property
+    def replica(self) -> bool:
+        return self.role == "replica"
+
+    @classmethod
+    def from_json(cls, body: Any) -> SiteStatus:
+        """Parse the route's body; ValueError when it is not the contract's shape."""
+        if not isinstance(body, dict) or not isinstance(body.get("site"), str) or not body["site"]:
+            raise ValueError(f"not a site status: {body!r}")
+
+        def num(key: str) -> float | None:
+            value = body.get(key)
+            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+        behind = num("changes_behind")
+        last = body.get("last_sync_at")
+        return cls(
+            site=body["site"],
+            role=str(body.get("role") or "home"),
+            last_sync_at=last if isinstance(last, str) and last else None,
+            lag_s=num("lag_s"),
+            changes_behind=None if behind is None else int(behind),
+            offline=body.get("offline") is True,
+            stale=body.get("stale") is True,
+            max_staleness_s=num("max_staleness_s"),
+        )
+
+
 class RecognizerClient:
     """Thin synchronous wrapper; safe to share between the script thread and the capture thread."""
 
@@ -73,10 +122,10 @@ class RecognizerClient:
             resp = self._http.request(method, path, **kw)
         except httpx.TransportError as exc:  # connect errors, timeouts, resets
             raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
-        if resp.status_code == 503:
-            raise Unavailable(_error_of(resp)[1] or "the recognizer is not ready")
         if resp.status_code >= 400:
             code, detail = _error_of(resp)
+            if resp.status_code == 503 and code not in SITE_ERRORS:
+                raise Unavailable(detail or "the recognizer is not ready")
             retry = resp.headers.get("Retry-After")
             raise RecognizerError(
                 resp.status_code,
@@ -99,6 +148,22 @@ class RecognizerClient:
             return self._http.get("/readyz", timeout=2.0).status_code == 200
         except httpx.TransportError:
             return False
+
+    def site(self) -> SiteStatus | None:
+        """Where this recognizer stands (no auth); None from an older recognizer without the route
+        (404) or with an answer that is not the contract's. Unavailable when it cannot answer."""
+        try:
+            resp = self._http.get("/v1/site", timeout=2.0)
+        except httpx.TransportError as exc:
+            raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise Unavailable(f"GET /v1/site answered {resp.status_code}")
+        try:
+            return SiteStatus.from_json(resp.json())
+        except ValueError:
+            return None
 
     def login(self, image: bytes, username: str | None = None, *, client_address: str | None = None) -> LoginResult:
         """client_address: the browser's, so the recognizer's per-client limit counts the person."""
@@ -131,6 +196,31 @@ class RecognizerClient:
     def logout(self, token: str) -> None:
         """Revoke the token on the recognizer (POST /v1/logout)."""
         self._request("POST", "/v1/logout", headers=self._bearer(token))
+
+
+class SiteCache:
+    """`GET /v1/site`, asked at most every `ttl_s` per ui process (every visitor's page shows it);
+    a failure is remembered as long, so a recognizer that is down costs no extra waiting."""
+
+    def __init__(
+        self, fetch: Callable[[], SiteStatus | None], ttl_s: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._fetch, self._ttl_s, self._clock = fetch, ttl_s, clock
+        self._lock = threading.Lock()
+        self._value: SiteStatus | None = None
+        self._at = -1e18
+
+    def get(self) -> tuple[SiteStatus | None, float]:
+        """(status or None, seconds since it was fetched)."""
+        with self._lock:
+            now = self._clock()
+            if now - self._at >= self._ttl_s:
+                try:
+                    self._value = self._fetch()
+                except Unavailable:
+                    self._value = None
+                self._at = now = self._clock()
+            return self._value, now - self._at
 
 
 def _error_of(resp: httpx.Response) -> tuple[str, str]:

@@ -10,7 +10,7 @@ import streamlit as st
 
 from . import config, forwarded
 from .capture import LoginCapture, RegisterCapture
-from .client import RecognizerClient
+from .client import RecognizerClient, SiteCache
 
 # Tests swap in an httpx.MockTransport here (unit tests only; end-to-end tests use the network).
 TRANSPORT: httpx.BaseTransport | None = None
@@ -42,6 +42,12 @@ def new_client() -> RecognizerClient:
 @st.cache_resource(show_spinner=False)
 def client() -> RecognizerClient:
     return new_client()
+
+
+@st.cache_resource(show_spinner=False)
+def site_cache() -> SiteCache:
+    """`GET /v1/site`, shared by every visitor of this process, asked at most every few seconds."""
+    return SiteCache(client().site)
 
 
 def login_capture() -> LoginCapture:

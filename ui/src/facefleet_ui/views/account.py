@@ -6,7 +6,7 @@ import streamlit as st
 
 from .. import resources, session
 from ..client import RecognizerError, Unavailable
-from .common import md_escape, unavailable_banner
+from .common import error_message, md_escape, unavailable_banner
 
 
 def _logout(notice: str | None = None) -> None:
@@ -78,7 +78,10 @@ def render(auth: resources.Auth) -> None:
                 unavailable_banner("nothing was deleted; try again")
                 return
             except RecognizerError as exc:
-                st.error(f"Could not delete the account: {exc.detail or exc.code}")
+                if exc.code == "home_unreachable":  # a replica site forwards deletions to the home
+                    st.error(error_message(exc, action="Deleting your account"))
+                else:
+                    st.error(f"Could not delete the account: {exc.detail or exc.code}")
                 return
             _logout(f"The account {md_escape(auth.username)} and its face data are deleted.")
             st.rerun()

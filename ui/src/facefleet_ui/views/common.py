@@ -1,4 +1,4 @@
-"""Pieces every view uses: the recognizer status banner and human messages for errors."""
+"""Pieces every view uses: the recognizer readiness banner and human messages for errors."""
 
 from __future__ import annotations
 
@@ -26,25 +26,27 @@ def unavailable_banner(extra: str | None = None) -> None:
 READY_CHECK_S = 2.5
 
 
-@st.fragment(run_every=3)
-def status_banner() -> None:
-    """Checks /readyz every few seconds and shows a banner while the recognizer is not ready.
-    Full reruns (a WebRTC handshake makes several) reuse a check younger than READY_CHECK_S."""
+def ready_banner() -> bool:
+    """Checks /readyz and shows a banner while the recognizer is not ready; True when it is.
+    Runs in the page's status fragment (views/site.py, every few seconds); full reruns (a WebRTC
+    handshake makes several) reuse a check younger than READY_CHECK_S."""
     now = time.monotonic()
     last = st.session_state.get("ready_checked_at", -1e9)
     if now - last >= READY_CHECK_S or st.session_state.get("retry_banner"):
         st.session_state.recognizer_ready = resources.client().ready()
         st.session_state.ready_checked_at = now
-    ready = st.session_state.recognizer_ready
+    ready: bool = st.session_state.recognizer_ready
     if ready and st.session_state.pop("recognizer_was_down", False):
         st.rerun(scope="app")  # it is back: redo what failed (e.g. checking a saved session)
     if not ready:
         st.session_state.recognizer_was_down = True
         unavailable_banner()
         st.button("Retry now", key="retry_banner")
+    return ready
 
 
-def error_message(exc: RecognizerError, username: str | None = None) -> str:
+def error_message(exc: RecognizerError, username: str | None = None, action: str = "Registering") -> str:
+    """A sentence for a visitor; `action` names what needed the home (`home_unreachable`)."""
     who = f" as **{md_escape(username)}**" if username else ""
     match exc.code:
         case "no_match":
@@ -60,5 +62,15 @@ def error_message(exc: RecognizerError, username: str | None = None) -> str:
             return "Usernames are 3 to 64 characters: lowercase letters, digits, dot, dash, underscore."
         case "unauthorized":
             return "The ui is not authorised to do that (check its API key)."
+        case "replica_stale":
+            return (
+                "Logins are paused at this site: it has been cut off from the home site for too long, so it "
+                "cannot be sure who is still allowed in. They resume by themselves once the connection is back."
+            )
+        case "home_unreachable":
+            return (
+                f"{action} needs the connection to the home site, which this site cannot reach right now. "
+                "Nothing was changed; please try again later."
+            )
         case _:
             return f"{exc.detail or exc.code}"
