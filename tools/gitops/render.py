@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ class Rendering:
     tree: Path
     bundles: list[dict[str, Any]]
     objects: dict[str, dict[str, list[dict[str, Any]] | None]] = field(default_factory=dict)
+    targets: dict[str, Target] = field(default_factory=dict)
 
 
 def workspace(tree: Path) -> str:
@@ -55,16 +57,24 @@ def cluster_store(tree: Path, cluster_targets: list[Target]) -> Store:
     return store
 
 
-def render_tree(tree: Path, workers: int = 3) -> Rendering:
+def _target(
+    by_label: dict[str, dict[str, Any]], namespace: str, kubeconfig: Path, workdir: Path, name: str
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    return fleet_target(by_label[name], namespace, kubeconfig, workdir)
+
+
+def render_tree(tree: Path, workers: int = 3, cluster_targets: list[Target] | None = None) -> Rendering:
     """Run `fleet apply` once, `fleet target` per Bundle and `fleet deploy --dry-run` per
-    BundleDeployment, on an exported tree.
+    BundleDeployment, on an exported tree, for the tree's own targets or cluster_targets (`make
+    plan` renders an older revision for the clusters of the working tree).
 
     A bundle whose folder has no fleet.yaml in this tree (an older revision) deploys nothing.
     """
     present = {n: f for n, f in BUNDLES.items() if (tree / f / "fleet.yaml").is_file()}
     bundles = fleet_apply(tree, REPO_NAME, ["."]) if present else []
     result = Rendering(tree, bundles)
-    cluster_targets = targets(tree)
+    cluster_targets = cluster_targets if cluster_targets is not None else targets(tree)
+    result.targets = {t.name: t for t in cluster_targets}
     for target in cluster_targets:
         result.objects[target.name] = dict.fromkeys(BUNDLES)
     if not bundles:
@@ -73,17 +83,22 @@ def render_tree(tree: Path, workers: int = 3) -> Rendering:
     workdir = CACHE / "targeting" / tree.name
     workdir.mkdir(parents=True, exist_ok=True)
     namespace, version = workspace(tree), kube_version(tree)
-    with (
-        serve(cluster_store(tree, cluster_targets), workdir / "kubeconfig.yaml") as kubeconfig,
-        ThreadPoolExecutor(max_workers=workers) as pool,
-    ):
-        names = [name for name in present if name in by_label]
-        targeted = list(pool.map(lambda n: fleet_target(by_label[n], namespace, kubeconfig, workdir), names))
-        jobs = [
-            (name, cluster, content, deployment)
-            for name, (content, deployments) in zip(names, targeted, strict=True)
-            for cluster, deployment in deployments.items()
-        ]
+    names = [name for name in present if name in by_label]
+    jobs: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        # Each target is targeted on a management cluster of its own (its Cluster alone): Fleet's
+        # rollout holds back the BundleDeployments of a later partition while an earlier one has
+        # more unavailable clusters than it allows, and a cluster targeted just now is unavailable
+        # (never Ready here), so with two clusters in the cloud partition (the home and a replica)
+        # the edge cluster would get nothing. What one cluster receives does not depend on the others.
+        for target in cluster_targets:
+            with serve(cluster_store(tree, [target]), workdir / f"kubeconfig-{target.name}.yaml") as kubeconfig:
+                targeted = list(pool.map(partial(_target, by_label, namespace, kubeconfig, workdir), names))
+            jobs += [
+                (name, cluster, content, deployment)
+                for name, (content, deployments) in zip(names, targeted, strict=True)
+                for cluster, deployment in deployments.items()
+            ]
         outputs = list(pool.map(lambda job: fleet_deploy_dry_run(job[2], job[3], workdir, version), jobs))
     for (name, cluster, _, _), objs in zip(jobs, outputs, strict=True):
         result.objects[cluster][name] = objs
