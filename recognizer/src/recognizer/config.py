@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -205,6 +206,49 @@ class Settings(BaseSettings):
         '"Model, detector and accuracy" below)',
         ge=0,
     )
+    site: str = _setting(
+        "local",
+        description="this site's name (a DNS label), shown by the ui and, at the home, the name a replica's "
+        "credential is issued for",
+    )
+    home_url: str = _setting(
+        "",
+        shown="empty: this recognizer is the home of users (or a single site)",
+        description="set on a replica: the home's URL (e.g. `https://home.example.com`); users are pulled from "
+        "there, and enrolments, added faces and deletions are forwarded there (in clusters from the Secret "
+        "`facefleet-sync`, key `home-url`)",
+    )
+    sync_credential: str = _setting(
+        "",
+        shown="— (required on a replica)",
+        description="the replica's site credential `ffs1.<site>.<secret>`, issued by the home's "
+        "`PUT /v1/sync/sites/{site}` (Secret `facefleet-sync`, key `credential`)",
+    )
+    home_ca_file: str = _setting(
+        "", shown="empty: the system's CA bundle", description="CA bundle a replica verifies the home's TLS with"
+    )
+    sync_interval_s: float = _setting(
+        defaults.SYNC_INTERVAL_S,
+        "a replica asks the home for changes this often (one small request when nothing changed)",
+        gt=0,
+    )
+    sync_wait_s: float = _setting(
+        5.0, "after a forwarded write, a replica waits at most this long to pull that change before answering", ge=0
+    )
+    replica_max_staleness_s: int = _setting(
+        defaults.REPLICA_MAX_STALENESS_S,
+        shown=f"`{defaults.REPLICA_MAX_STALENESS_S}` (24 h)",
+        description="a replica that has not synced for this long answers logins 503 `replica_stale` "
+        '(README, "Staleness bound")',
+        ge=1,
+    )
+    sync_retention_s: int = _setting(
+        defaults.SYNC_RETENTION_S,
+        shown=f"`{defaults.SYNC_RETENTION_S}` (30 days)",
+        description="at the home: changes older than this are trimmed; a replica whose cursor is older makes a "
+        "full copy",
+        ge=60,
+    )
     log_level: str = _setting("INFO", "log level")
 
     @field_validator("model_processes", mode="before")
@@ -253,6 +297,33 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip() not in defaults.DETECTORS:
             raise ValueError(f"must be one of {', '.join(defaults.DETECTORS)}")
         return value.strip() if isinstance(value, str) else value
+
+    @field_validator("site", mode="before")
+    @classmethod
+    def _site_label(cls, value: object) -> object:
+        if isinstance(value, str) and not re.fullmatch(defaults.SITE_PATTERN, value.strip()):
+            raise ValueError("must be a DNS label: 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'")
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("home_url", mode="before")
+    @classmethod
+    def _home_url(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip() and not re.match(r"https?://[^/\s]+", value.strip()):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.strip().rstrip("/") if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _replica_needs_credential(self) -> Settings:
+        if self.home_url and not self.sync_credential.startswith(f"ffs1.{self.site}."):
+            raise ValueError(
+                "FACEFLEET_HOME_URL is set, so FACEFLEET_SYNC_CREDENTIAL must hold this site's credential "
+                f"(ffs1.{self.site}.…, issued by the home's PUT /v1/sync/sites/{self.site}); check FACEFLEET_SITE too"
+            )
+        return self
+
+    @property
+    def is_replica(self) -> bool:
+        return bool(self.home_url)
 
     @model_validator(mode="after")
     def _password_needs_user(self) -> Settings:

@@ -41,3 +41,12 @@ ATTEMPTS_LIMIT = 50
 MAX_ATTEMPTS_LIMIT = 500
 INDEX_REFRESH_S = 2.0
 INDEX_FULL_RELOAD_S = 600.0
+
+#: fleet-wide users (sync/): a site name is a DNS label; the home's pages of changes and users.
+SITE_PATTERN = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+SYNC_PAGE = 500
+MAX_SYNC_PAGE = 1000
+SYNC_INTERVAL_S = 2.0
+#: 24 h: a replica cut off from its home keeps letting its people in for a day (README, "Staleness bound").
+REPLICA_MAX_STALENESS_S = 24 * 3600
+SYNC_RETENTION_S = 30 * 24 * 3600

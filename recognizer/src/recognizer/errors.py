@@ -24,6 +24,9 @@ class ErrorCode(StrEnum):
     USER_EXISTS = "user_exists"
     LOCKED_OUT = "locked_out"
     UNAVAILABLE = "unavailable"
+    HOME_UNREACHABLE = "home_unreachable"  # a replica cannot forward a write to the home
+    REPLICA_STALE = "replica_stale"  # a replica has not synced within FACEFLEET_REPLICA_MAX_STALENESS_S
+    CURSOR_EXPIRED = "cursor_expired"  # the home no longer keeps the changes after a replica's cursor
 
 
 STATUS: dict[ErrorCode, int] = {
@@ -40,6 +43,9 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.USER_EXISTS: 409,
     ErrorCode.LOCKED_OUT: 429,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.HOME_UNREACHABLE: 503,
+    ErrorCode.REPLICA_STALE: 503,
+    ErrorCode.CURSOR_EXPIRED: 410,
 }
 
 

@@ -17,10 +17,16 @@ from collections.abc import Callable
 from recognizer import telemetry, wiring
 from recognizer.config import Settings
 from recognizer.faces.protocol import Embedder
+from recognizer.sync.forward import Forwarder
+from recognizer.sync.home import SyncSource
+from recognizer.sync.replicator import Replicator
+from recognizer.sync.wire import SiteStatus
 
 log = logging.getLogger(__name__)
 #: how often expired audit entries, lockouts and revoked tokens are purged (FerretDB has no TTL indexes).
 PURGE_EVERY_S = 600.0
+#: how often the home announces user writes whose writer died before announcing them.
+REPAIR_EVERY_S = 30.0
 
 EmbedderLoader = Callable[[Settings], Embedder]
 
@@ -34,6 +40,17 @@ class Runtime:
         self.repo = wiring.repository(settings)
         self.index = wiring.embedding_index(settings, self.repo)
         self.recognizer = wiring.recognizer(settings, self.repo, self.index)
+        # Fleet-wide users: a home serves the sync routes; a replica pulls, gates logins, forwards writes.
+        self.sync_source: SyncSource | None = None
+        self.replicator: Replicator | None = None
+        self.forwarder: Forwarder | None = None
+        if settings.is_replica:
+            client = wiring.home_client(settings)
+            self.replicator = Replicator(settings, self.repo, self.index, client)
+            self.forwarder = Forwarder(client, self.replicator, settings.sync_wait_s)
+            self.recognizer.login_gate = self.replicator.check_fresh
+        else:
+            self.sync_source = SyncSource(self.repo)
         self.model_error: str | None = None
         self.db_ready = False
         self._loader = embedder_loader
@@ -53,6 +70,8 @@ class Runtime:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.replicator is not None:
+            self.replicator.stop()
         self.index.stop()
         self.repo.close()
         if self.embedder is not None:
@@ -88,12 +107,37 @@ class Runtime:
         self.db_ready = True
         telemetry.INDEX_EMBEDDINGS.set(len(self.index.snapshot.matrix))
         self.index.start()
+        if self.replicator is not None:
+            self.replicator.start()
+        last_purge = -PURGE_EVERY_S
         while not self._stop.is_set():
-            try:
-                self.repo.purge_expired()
-            except Exception as exc:
-                log.warning("purge failed", extra={"fields": {"error": str(exc)}})
-            self._stop.wait(PURGE_EVERY_S)
+            if time.monotonic() - last_purge >= PURGE_EVERY_S:
+                last_purge = time.monotonic()
+                self._quietly("purge", self.repo.purge_expired)
+            if self.sync_source is not None:
+                self._quietly("change repair", self.repo.repair_changes)
+            self._stop.wait(REPAIR_EVERY_S)
+
+    @staticmethod
+    def _quietly(what: str, job: Callable[[], object]) -> None:
+        try:
+            job()
+        except Exception as exc:
+            log.warning(f"{what} failed", extra={"fields": {"error": str(exc)}})
+
+    def site_status(self) -> SiteStatus:
+        if self.replicator is not None:
+            return self.replicator.status()
+        return SiteStatus(
+            site=self.settings.site,
+            role="home",
+            last_sync_at=None,
+            lag_s=None,
+            changes_behind=None,
+            offline=False,
+            stale=False,
+            max_staleness_s=None,
+        )
 
     def readiness(self) -> tuple[bool, str]:
         """(ready, reason): the model is loaded, the DB was set up and answers a ping now."""

@@ -61,7 +61,8 @@ class Recognizer:
     """The service's use cases, over a repository, an index, a token issuer and a face embedder.
 
     `embedder` is None while the model loads in the background (runtime.py); the face routes
-    answer 503 unavailable until it is attached.
+    answer 503 unavailable until it is attached. On a replica site, `login_gate` (set by
+    runtime.py) raises 503 replica_stale before a login when the copy of the users is too old.
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class Recognizer:
         self._now = now or (lambda: datetime.now(UTC))
         self._model_slots = threading.BoundedSemaphore(max(settings.model_threads, settings.model_processes))
         self.identify_limiter = FailureLimiter(settings.identify_rate_failures, settings.identify_rate_window_s)
+        self.login_gate: Callable[[], None] = lambda: None
 
     @property
     def threshold(self) -> float:
@@ -160,12 +162,15 @@ class Recognizer:
             raise FacefleetError(ErrorCode.NOT_FOUND, f"No user named {username!r}.")
         return user
 
-    def delete_user(self, username: str) -> None:
+    def delete_user(self, username: str) -> int:
+        """Delete the user; returns the change's seq (the replicas apply it as a tombstone)."""
         check_username(username)
-        if not self.repo.delete_user(username):
+        seq = self.repo.delete_user(username)
+        if seq is None:
             raise FacefleetError(ErrorCode.NOT_FOUND, f"No user named {username!r}.")
         self._changed(username, None)
         log.info("user deleted", extra={"fields": {"username": username}})
+        return seq
 
     def _changed(self, username: str, embeddings: np.ndarray | None, uid: str = "") -> None:
         """Bump the change counter and apply the change to this replica's index.
@@ -248,6 +253,7 @@ class Recognizer:
         counts towards that username's lockout, whether or not the user exists.
         """
         check_username(username)
+        self.login_gate()
         self._check_lock(username, VERIFY)
         probe = self.embed(image)
         self._check_lock(username, VERIFY)  # again: guesses queued for the model while the lock engaged
@@ -269,6 +275,7 @@ class Recognizer:
         `client` (the caller's address) keys the per-client limit on failed identifies; an
         identified user who is locked out answers locked_out.
         """
+        self.login_gate()
         retry = self.identify_limiter.retry_after(client)
         if retry is not None:
             self._audit(None, IDENTIFY, "locked_out", None)
@@ -337,6 +344,6 @@ class Recognizer:
         claims = self.me(token)
         return self.repo.attempts(claims.username, limit=limit)
 
-    def delete_me(self, token: str | None) -> None:
+    def delete_me(self, token: str | None) -> int:
         claims = self.me(token)
-        self.delete_user(claims.username)
+        return self.delete_user(claims.username)

@@ -12,6 +12,7 @@ from recognizer.faces.protocol import Embedder
 from recognizer.index import EmbeddingIndex
 from recognizer.service import Recognizer
 from recognizer.storage import EmbeddingCipher, Repository
+from recognizer.sync.client import HomeClient
 from recognizer.tokens import TokenIssuer
 
 
@@ -29,6 +30,7 @@ def repository(settings: Settings) -> Repository:
         embedding_cipher(settings),
         timeout_ms=settings.db_timeout_ms,
         audit_retention_s=settings.audit_retention_s,
+        sync_retention_s=settings.sync_retention_s,
         username=settings.db_username,
         password=settings.db_password,
     )
@@ -62,3 +64,8 @@ def embedding_index(settings: Settings, repo: Repository) -> EmbeddingIndex:
 def recognizer(settings: Settings, repo: Repository, index: EmbeddingIndex) -> Recognizer:
     """The service's use cases; its embedder is attached once the model has loaded."""
     return Recognizer(settings, repo, index, TokenIssuer(settings.token_secret, settings.token_ttl_s))
+
+
+def home_client(settings: Settings) -> HomeClient:
+    """A replica's client of its home (FACEFLEET_HOME_URL, with the site credential)."""
+    return HomeClient(settings)

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recognizer.api.middleware import ERROR_KEY, BodyLimit, Observe
 from recognizer.api.routes import router
+from recognizer.api.sync_routes import router as sync_router
 from recognizer.config import Settings
 from recognizer.defaults import FORM_SLACK_BYTES, USERNAME_RULE
 from recognizer.errors import STATUS, ErrorCode, FacefleetError
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, embedder_loader: EmbedderLoa
     )
     app.state.runtime = rt
     app.include_router(router)
+    app.include_router(sync_router)
     app.add_exception_handler(FacefleetError, on_facefleet_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -22,6 +22,9 @@ from recognizer.errors import FacefleetError
 from recognizer.runtime import Runtime
 from recognizer.service import Recognizer
 from recognizer.storage import UserRecord
+from recognizer.sync.client import SEQ_HEADER
+from recognizer.sync.forward import Forwarded
+from recognizer.sync.wire import SiteStatus
 
 router = APIRouter()
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="FACEFLEET_API_KEY")
@@ -42,10 +45,44 @@ def service(request: Request) -> Recognizer:
     return runtime(request).recognizer
 
 
-def require_api_key(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> None:
+def _api_key_ok(request: Request, key: str | None) -> bool:
     expected = runtime(request).settings.api_key
-    if not key or not hmac.compare_digest(key.encode(), expected.encode()):
+    return bool(key) and hmac.compare_digest(str(key).encode(), expected.encode())
+
+
+def require_api_key(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> None:
+    if not _api_key_ok(request, key):
         raise FacefleetError(E.UNAUTHORIZED, "A valid X-API-Key header is required.")
+
+
+def require_writer(
+    request: Request,
+    key: Annotated[str | None, Depends(api_key_header)],
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    """The user write routes: the API key, or at the home a replica's site credential (a forwarded write)."""
+    if _api_key_ok(request, key):
+        return
+    src = runtime(request).sync_source
+    if creds is not None and src is not None:
+        src.authenticate(creds.credentials)
+        return
+    raise FacefleetError(E.UNAUTHORIZED, "A valid X-API-Key header is required.")
+
+
+def _seq_header(response: Response, seq: int) -> None:
+    """The change this write committed, so a replica that forwarded it can wait until it has pulled it."""
+    response.headers[SEQ_HEADER] = str(seq)
+
+
+def _passed_on(answer: Forwarded) -> Response:
+    """The home's answer to a forwarded write, unchanged."""
+    a = answer
+    return Response(content=a.body, status_code=a.status, media_type=a.media_type, headers=a.headers)
+
+
+def _files(field: str, uploads: list[bytes]) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [(field, (f"{field}-{i}", data, "application/octet-stream")) for i, data in enumerate(uploads)]
 
 
 def bearer_token(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str | None:
@@ -91,6 +128,12 @@ def readyz(request: Request) -> s.Ready:
     )
 
 
+@router.get("/v1/site", response_model=SiteStatus, tags=["operations"], responses=s.error_responses(E.UNAVAILABLE))
+def site(request: Request) -> SiteStatus:
+    """Which site this is and, on a replica, how fresh its copy of the home's users is (the ui's banner)."""
+    return runtime(request).site_status()
+
+
 @router.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
 async def metrics() -> Response:
     """Prometheus text format."""
@@ -103,17 +146,26 @@ async def metrics() -> Response:
     status_code=201,
     response_model=s.UserFaces,
     tags=["users"],
-    dependencies=[Depends(require_api_key)],
-    responses=s.error_responses(*IMAGE_ERRORS, E.INVALID_USERNAME, E.UNAUTHORIZED, E.USER_EXISTS, E.UNAVAILABLE),
+    dependencies=[Depends(require_writer)],
+    responses=s.error_responses(
+        *IMAGE_ERRORS, E.INVALID_USERNAME, E.UNAUTHORIZED, E.USER_EXISTS, E.UNAVAILABLE, E.HOME_UNREACHABLE
+    ),
 )
 def enrol(
     request: Request,
+    response: Response,
     username: Annotated[str, Form(pattern=USERNAME_FIELD)],
     images: Annotated[list[UploadFile], File(description="one or more photos of the user's face")],
     consent: Annotated[bool, Form(description="the person agreed to biometric enrolment")] = True,
-) -> s.UserFaces:
-    """Enrol a user with one or more faces; all or nothing."""
-    user = service(request).enrol(username, [_read(f) for f in images], consent=consent)
+) -> s.UserFaces | Response:
+    """Enrol a user with one or more faces; all or nothing. A replica forwards it to the home."""
+    uploads = [_read(f) for f in images]
+    forwarder = runtime(request).forwarder
+    if forwarder is not None:
+        data = {"username": username, "consent": "true" if consent else "false"}
+        return _passed_on(forwarder.send("POST", "/v1/users", data=data, files=_files("images", uploads)))
+    user = service(request).enrol(username, uploads, consent=consent)
+    _seq_header(response, user.seq)
     return s.UserFaces(username=user.username, faces=user.faces)
 
 
@@ -121,14 +173,24 @@ def enrol(
     "/v1/users/{username}/faces",
     response_model=s.UserFaces,
     tags=["users"],
-    dependencies=[Depends(require_api_key)],
-    responses=s.error_responses(*IMAGE_ERRORS, E.INVALID_USERNAME, E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE),
+    dependencies=[Depends(require_writer)],
+    responses=s.error_responses(
+        *IMAGE_ERRORS, E.INVALID_USERNAME, E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE, E.HOME_UNREACHABLE
+    ),
 )
 def add_faces(
-    request: Request, username: Username, images: Annotated[list[UploadFile], File(description="one or more photos")]
-) -> s.UserFaces:
-    """Add faces to an enrolled user; all or nothing."""
-    user = service(request).add_faces(username, [_read(f) for f in images])
+    request: Request,
+    response: Response,
+    username: Username,
+    images: Annotated[list[UploadFile], File(description="one or more photos")],
+) -> s.UserFaces | Response:
+    """Add faces to an enrolled user; all or nothing. A replica forwards it to the home."""
+    uploads = [_read(f) for f in images]
+    forwarder = runtime(request).forwarder
+    if forwarder is not None:
+        return _passed_on(forwarder.send("POST", f"/v1/users/{username}/faces", files=_files("images", uploads)))
+    user = service(request).add_faces(username, uploads)
+    _seq_header(response, user.seq)
     return s.UserFaces(username=user.username, faces=user.faces)
 
 
@@ -160,13 +222,16 @@ def get_user(request: Request, username: Username) -> s.User:
     status_code=204,
     response_class=Response,
     tags=["users"],
-    dependencies=[Depends(require_api_key)],
-    responses=s.error_responses(E.INVALID_USERNAME, E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE),
+    dependencies=[Depends(require_writer)],
+    responses=s.error_responses(E.INVALID_USERNAME, E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE, E.HOME_UNREACHABLE),
 )
 def delete_user(request: Request, username: Username) -> Response:
-    """Delete the user and every embedding."""
-    service(request).delete_user(username)
-    return Response(status_code=204)
+    """Delete the user and every embedding, at every site. A replica forwards it to the home."""
+    forwarder = runtime(request).forwarder
+    if forwarder is not None:
+        return _passed_on(forwarder.send("DELETE", f"/v1/users/{username}"))
+    seq = service(request).delete_user(username)
+    return Response(status_code=204, headers={SEQ_HEADER: str(seq)})
 
 
 # -- login and compare -----------------------------------------------------------------------
@@ -174,7 +239,9 @@ def delete_user(request: Request, username: Username) -> Response:
     "/v1/login",
     response_model=s.LoginOk,
     tags=["login"],
-    responses=s.error_responses(*IMAGE_ERRORS, E.INVALID_USERNAME, E.NO_MATCH, E.LOCKED_OUT, E.UNAVAILABLE),
+    responses=s.error_responses(
+        *IMAGE_ERRORS, E.INVALID_USERNAME, E.NO_MATCH, E.LOCKED_OUT, E.UNAVAILABLE, E.REPLICA_STALE
+    ),
 )
 def login(
     request: Request,
@@ -246,12 +313,16 @@ def my_attempts(
     status_code=204,
     response_class=Response,
     tags=["me"],
-    responses=s.error_responses(E.UNAUTHORIZED, E.UNAVAILABLE),
+    responses=s.error_responses(E.UNAUTHORIZED, E.UNAVAILABLE, E.HOME_UNREACHABLE),
 )
 def delete_me(request: Request, token: Annotated[str | None, Depends(bearer_token)]) -> Response:
-    """Delete the token holder and every embedding."""
-    service(request).delete_me(token)
-    return Response(status_code=204)
+    """Delete the token holder and every embedding, at every site (a replica asks the home)."""
+    forwarder = runtime(request).forwarder
+    if forwarder is not None:
+        claims = service(request).me(token)
+        return _passed_on(forwarder.send("DELETE", f"/v1/users/{claims.username}"))
+    seq = service(request).delete_me(token)
+    return Response(status_code=204, headers={SEQ_HEADER: str(seq)})
 
 
 __all__ = ["router"]

@@ -10,6 +10,10 @@ Collections:
 - `lockouts`: recent failures and lock expiry per username.
 - `revoked_tokens`: tokens logged out before they expire, by their digest, kept until they would
   have expired (every replica of the site reads them; tokens are per site).
+- fleet-wide users: `changes` and `change_intents` (the home's numbered change log,
+  storage/changelog.py), `sync_sites` (the home's replica credentials, storage/sites.py),
+  `tombstones` and `replica_state` (a replica's deletions and cursor, storage/replica.py). Every
+  user write here is announced in the change log, so any site can serve as a home.
 
 Every driver failure becomes FacefleetError(UNAVAILABLE) so the HTTP layer answers 503, never 500.
 """
@@ -32,7 +36,10 @@ from pymongo.write_concern import WriteConcern
 
 from recognizer import defaults
 from recognizer.errors import ErrorCode, FacefleetError
+from recognizer.storage.changelog import ChangeLog
 from recognizer.storage.crypto import DecryptionError, EmbeddingCipher
+from recognizer.storage.replica import ReplicaStore
+from recognizer.storage.sites import SiteRegistry
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +96,7 @@ class UserRecord:
     created_at: datetime
     updated_at: datetime
     embeddings: np.ndarray | None = None  # (faces, 128) float32, only when asked for
+    seq: int = 0  # the home's number of the change that wrote this state (0: not announced yet)
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,7 @@ class Repository:
         *,
         timeout_ms: int = defaults.DB_TIMEOUT_MS,
         audit_retention_s: int = defaults.AUDIT_RETENTION_S,
+        sync_retention_s: int = defaults.SYNC_RETENTION_S,
         clock: Callable[[], datetime] | None = None,
         username: str = "",
         password: str = "",
@@ -148,6 +157,10 @@ class Repository:
         self._cipher = cipher
         self._retention = timedelta(seconds=audit_retention_s)
         self._now = clock or (lambda: datetime.now(UTC))
+        self._sync_retention_s = sync_retention_s
+        self.changelog = ChangeLog(db, self.users, self._now)
+        self.sites = SiteRegistry(db, self._now)
+        self.replica = ReplicaStore(db, self.users, self._now)
         self.ttl_supported = True
 
     def close(self) -> None:
@@ -162,6 +175,7 @@ class Repository:
     def ensure_indexes(self) -> None:
         self.users.create_index([("username", ASCENDING)], unique=True, name="username_unique")
         self.audit.create_index([("username", ASCENDING), ("at", DESCENDING)], name="username_at")
+        self.changelog.ensure_indexes()
         retention = int(self._retention.total_seconds())
         try:
             self._ttl_index(self.audit, "at", "at_ttl", retention)
@@ -190,7 +204,13 @@ class Repository:
         n = self.audit.delete_many({"at": {"$lt": now - self._retention}}).deleted_count
         self.lockouts.delete_many({"expires_at": {"$lt": now}})
         self.revoked_tokens.delete_many({"expires_at": {"$lt": now}})
+        self.changelog.trim(self._sync_retention_s)
         return n
+
+    @unavailable_on_db_error
+    def repair_changes(self) -> int:
+        """Announce user writes whose writer died before announcing them, and users older than the log."""
+        return self.changelog.repair() + self.changelog.announce_unstamped()
 
     # -- revoked tokens ---------------------------------------------------------------------
     @unavailable_on_db_error
@@ -239,6 +259,7 @@ class Repository:
             created_at=_utc(doc["created_at"]),
             updated_at=_utc(doc["updated_at"]),
             embeddings=emb,
+            seq=int(doc.get("seq", 0)),
         )
 
     @unavailable_on_db_error
@@ -256,19 +277,31 @@ class Repository:
             "consent_at": now,
             "faces": int(len(embeddings)),
             "rev": 1,
+            "seq": 0,  # stamped by the change log's announcement
             "embeddings": self._cipher.encrypt(embeddings, username=username, model=model),
             "created_at": now,
             "updated_at": now,
         }
+        intent = self.changelog.intend(username)
         try:
             self.users.insert_one(doc)
         except DuplicateKeyError as exc:
+            self.changelog.done(intent)
             raise FacefleetError(ErrorCode.USER_EXISTS, f"User {username!r} already exists.") from exc
+        doc["seq"] = self.changelog.announce(username)
+        self.changelog.done(intent)
         return self._record(doc, with_embeddings=False)
 
     @unavailable_on_db_error
     def add_faces(self, username: str, embeddings: np.ndarray, *, model: str) -> UserRecord:
         """Append faces with optimistic concurrency (`rev`), so concurrent additions never lose one."""
+        intent = self.changelog.intend(username)
+        try:
+            return self._add_faces(username, embeddings, model=model)
+        finally:
+            self.changelog.done(intent)
+
+    def _add_faces(self, username: str, embeddings: np.ndarray, *, model: str) -> UserRecord:
         for _ in range(MAX_UPDATE_RETRIES):
             doc = self.users.find_one({"_id": username})
             if doc is None:
@@ -303,6 +336,7 @@ class Repository:
                     faces=int(len(merged)),
                     created_at=old.created_at,
                     updated_at=now,
+                    seq=self.changelog.announce(username),
                 )
         raise FacefleetError(ErrorCode.UNAVAILABLE, "Too many concurrent changes to this user; try again.")
 
@@ -318,12 +352,18 @@ class Repository:
         return [self._record(d, with_embeddings=False) for d in docs]
 
     @unavailable_on_db_error
-    def delete_user(self, username: str) -> bool:
-        """Delete the user with every embedding (they live in the one document) and its lockout."""
-        deleted = self.users.delete_one({"_id": username}).deleted_count == 1
-        if deleted:
+    def delete_user(self, username: str) -> int | None:
+        """Delete the user with every embedding (they live in the one document) and its lockout.
+
+        Returns the change's seq, or None when there was no such user."""
+        intent = self.changelog.intend(username)
+        try:
+            if self.users.delete_one({"_id": username}).deleted_count != 1:
+                return None
             self.lockouts.delete_one({"_id": username})
-        return deleted
+            return self.changelog.announce(username)
+        finally:
+            self.changelog.done(intent)
 
     @unavailable_on_db_error
     def all_embeddings(self) -> Iterator[tuple[str, str, str, np.ndarray]]:
@@ -368,13 +408,16 @@ class Repository:
                 current += 1
                 continue
             blob = self._cipher.encrypt(matrix, username=doc["username"], model=doc["model"])
+            intent = self.changelog.intend(doc["username"])
             res = self.users.update_one(
                 {"_id": doc["_id"], "rev": doc.get("rev", 1)}, {"$set": {"embeddings": blob}, "$inc": {"rev": 1}}
             )
             if res.modified_count == 1:
+                self.changelog.announce(doc["username"])  # replicas receive the re-encrypted blob
                 rekeyed += 1
             else:
                 changed += 1
+            self.changelog.done(intent)
         return RekeyReport(
             users=users, rekeyed=rekeyed, already_current=current, unreadable=unreadable, changed_meanwhile=changed
         )

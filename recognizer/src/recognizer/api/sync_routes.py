@@ -1,0 +1,95 @@
+"""The home's sync routes (recognizer/README.md, "Fleet-wide users"): sites, changes, snapshot.
+
+A replica answers every one of them 404 not_found: it has no replicas of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from recognizer.api import schemas as s
+from recognizer.api.routes import bearer_token, require_api_key, runtime
+from recognizer.defaults import MAX_SYNC_PAGE, SITE_PATTERN, SYNC_PAGE
+from recognizer.errors import ErrorCode as E
+from recognizer.errors import FacefleetError
+from recognizer.sync.home import SyncSource
+from recognizer.sync.wire import ChangesPage, SiteCredential, SiteList, SnapshotPage
+
+router = APIRouter(prefix="/v1/sync", tags=["sync"])
+Site = Annotated[str, Path(pattern=f"^{SITE_PATTERN}$", description="a DNS label")]
+Limit = Annotated[int, Query(ge=1, le=MAX_SYNC_PAGE)]
+
+
+def source(request: Request) -> SyncSource:
+    src = runtime(request).sync_source
+    if src is None:
+        raise FacefleetError(E.NOT_FOUND, "This recognizer is a replica; the sync routes are served by its home.")
+    return src
+
+
+Source = Annotated[SyncSource, Depends(source)]
+
+
+def site_of_caller(src: Source, credential: Annotated[str | None, Depends(bearer_token)]) -> str:
+    return src.authenticate(credential)
+
+
+Caller = Annotated[str, Depends(site_of_caller)]
+
+
+@router.put(
+    "/sites/{site}",
+    status_code=201,
+    response_model=SiteCredential,
+    dependencies=[Depends(require_api_key)],
+    responses=s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE),
+)
+def issue_site(src: Source, site: Site) -> SiteCredential:
+    """A new credential for a replica site; any earlier one stops working. Shown only in this answer."""
+    return src.issue(site)
+
+
+@router.get(
+    "/sites",
+    response_model=SiteList,
+    dependencies=[Depends(require_api_key)],
+    responses=s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE),
+)
+def list_sites(src: Source) -> SiteList:
+    """Every site with its credential's age, revocation, and how far it has read."""
+    return src.sites()
+
+
+@router.delete(
+    "/sites/{site}",
+    status_code=204,
+    response_class=Response,
+    dependencies=[Depends(require_api_key)],
+    responses=s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE),
+)
+def revoke_site(src: Source, site: Site) -> Response:
+    """Revoke the site's credential: it gets nothing more from this home."""
+    src.revoke(site)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/changes",
+    response_model=ChangesPage,
+    responses=s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.CURSOR_EXPIRED, E.UNAVAILABLE),
+)
+def changes(src: Source, site: Caller, after: Annotated[int, Query(ge=0)], limit: Limit = SYNC_PAGE) -> ChangesPage:
+    """The changes after the cursor, each with the user's state now (null: deleted)."""
+    return src.changes(site, after, limit)
+
+
+@router.get(
+    "/snapshot",
+    response_model=SnapshotPage,
+    responses=s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE),
+)
+def snapshot(src: Source, site: Caller, after: str = "", limit: Limit = SYNC_PAGE) -> SnapshotPage:
+    """A page of every user in username order, for a replica's full copy."""
+    return src.snapshot(after, limit)
