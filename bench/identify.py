@@ -184,16 +184,6 @@ def index_scaling(sizes: list[int], real: np.ndarray, probes: np.ndarray, max_se
 
 
 # -- 2. end to end over HTTP -------------------------------------------------------------------
-class _Collect:
-    """Catches the documents Repository.create_user builds, to insert them in batches."""
-
-    def __init__(self) -> None:
-        self.docs: list[dict] = []
-
-    def insert_one(self, doc: dict) -> None:
-        self.docs.append(doc)
-
-
 def _embed(jpeg: bytes) -> np.ndarray:
     """The probe user's real embedding, by the service's own pipeline (in this process)."""
     from recognizer.faces.embedder import FaceEmbedder
@@ -210,29 +200,20 @@ def seed_users(
     batch: int = 2000,
     last: tuple[str, np.ndarray] | None = None,
 ) -> float:
-    """Write N users into a recognizer's database exactly as the service encrypts them; seconds taken."""
-    from pymongo import MongoClient
-    from pymongo.write_concern import WriteConcern
-
+    """Write N users into a recognizer's database exactly as the service stores them; seconds taken."""
     from recognizer.faces import metric
     from recognizer.storage import EmbeddingCipher, Repository
 
     t0 = time.perf_counter()
-    repo = Repository(mongo_url, db_name, EmbeddingCipher(embedding_key), timeout_ms=3000)
-    # the bulk writes get their own client: a 2,000-document batch may take longer than the
-    # service's 3 s socket timeout on a busy machine
-    bulk = MongoClient(mongo_url, socketTimeoutMS=300_000, serverSelectionTimeoutMS=30_000)
+    # a long timeout: a 2,000-document batch may take longer than the service's 3 s bound on a busy machine
+    repo = Repository(mongo_url, db_name, EmbeddingCipher(embedding_key), timeout_ms=300_000)
     try:
         repo.ensure_indexes()
-        users = bulk.get_database(db_name, write_concern=WriteConcern(w="majority", j=True))["users"]
         names = usernames(len(matrix))
         for start in range(0, len(matrix), batch):
-            shim = _Collect()
-            repo.users = shim  # type: ignore[assignment]
-            for i in range(start, min(start + batch, len(matrix))):
-                repo.create_user(names[i], matrix[i : i + 1], model=metric.MODEL_NAME, consent=True)
-            users.insert_many(shim.docs, ordered=False)
-        repo.users = users
+            end = min(start + batch, len(matrix))
+            batch_users = [(names[i], matrix[i : i + 1]) for i in range(start, end)]
+            repo.import_users(batch_users, model=metric.MODEL_NAME, consent=True)
         if last is not None:  # inserted last: the worst case for a database that scans
             repo.create_user(
                 last[0], np.asarray(last[1], np.float32).reshape(1, -1), model=metric.MODEL_NAME, consent=True
@@ -240,7 +221,6 @@ def seed_users(
         repo.bump_version()
     finally:
         repo.close()
-        bulk.close()
     return time.perf_counter() - t0
 
 

@@ -129,6 +129,12 @@ def test_openapi_documents_every_route_and_error(api):
         ("/v1/me", "delete"): {204, 401, 503},
         ("/v1/me/attempts", "get"): {200, 401, 422, 503},
         ("/readyz", "get"): {200, 503},
+        ("/v1/site", "get"): {200, 503},
+        ("/v1/sync/sites/{site}", "put"): {201, 401, 404, 422, 503},
+        ("/v1/sync/sites", "get"): {200, 401, 404, 503},
+        ("/v1/sync/sites/{site}", "delete"): {204, 401, 404, 422, 503},
+        ("/v1/sync/changes", "get"): {200, 401, 404, 410, 422, 503},
+        ("/v1/sync/snapshot", "get"): {200, 401, 404, 422, 503},
     }
     for (path, method), statuses in expected.items():
         responses = doc["paths"][path][method]["responses"]

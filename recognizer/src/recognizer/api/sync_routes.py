@@ -44,7 +44,7 @@ Caller = Annotated[str, Depends(site_of_caller)]
     status_code=201,
     response_model=SiteCredential,
     dependencies=[Depends(require_api_key)],
-    responses=s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE),
+    responses=s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.MISSING_FIELD, E.UNAVAILABLE),
 )
 def issue_site(src: Source, site: Site) -> SiteCredential:
     """A new credential for a replica site; any earlier one stops working. Shown only in this answer."""
@@ -67,7 +67,7 @@ def list_sites(src: Source) -> SiteList:
     status_code=204,
     response_class=Response,
     dependencies=[Depends(require_api_key)],
-    responses=s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE),
+    responses=s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.MISSING_FIELD, E.UNAVAILABLE),
 )
 def revoke_site(src: Source, site: Site) -> Response:
     """Revoke the site's credential: it gets nothing more from this home."""
@@ -78,7 +78,7 @@ def revoke_site(src: Source, site: Site) -> Response:
 @router.get(
     "/changes",
     response_model=ChangesPage,
-    responses=s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.CURSOR_EXPIRED, E.UNAVAILABLE),
+    responses=s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.CURSOR_EXPIRED, E.MISSING_FIELD, E.UNAVAILABLE),
 )
 def changes(src: Source, site: Caller, after: Annotated[int, Query(ge=0)], limit: Limit = SYNC_PAGE) -> ChangesPage:
     """The changes after the cursor, each with the user's state now (null: deleted)."""
@@ -88,7 +88,7 @@ def changes(src: Source, site: Caller, after: Annotated[int, Query(ge=0)], limit
 @router.get(
     "/snapshot",
     response_model=SnapshotPage,
-    responses=s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE),
+    responses=s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.MISSING_FIELD, E.UNAVAILABLE),
 )
 def snapshot(src: Source, site: Caller, after: str = "", limit: Limit = SYNC_PAGE) -> SnapshotPage:
     """A page of every user in username order, for a replica's full copy."""

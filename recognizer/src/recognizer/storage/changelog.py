@@ -87,8 +87,20 @@ class ChangeLog:
         self.intents.insert_one({"_id": oid, "username": username, "at": self._now()})
         return oid
 
-    def done(self, intent: ObjectId) -> None:
-        self.intents.delete_one({"_id": intent})
+    def intend_many(self, usernames: list[str]) -> list[ObjectId]:
+        now = self._now()
+        ids = [ObjectId() for _ in usernames]
+        if ids:
+            self.intents.insert_many(
+                [{"_id": i, "username": u, "at": now} for i, u in zip(ids, usernames, strict=True)]
+            )
+        return ids
+
+    def done(self, *intents: ObjectId) -> None:
+        if len(intents) == 1:
+            self.intents.delete_one({"_id": intents[0]})
+        elif intents:
+            self.intents.delete_many({"_id": {"$in": list(intents)}})
 
     def announce(self, username: str) -> int:
         """Number the stored change of `username`: allocate, stamp the document, record. Returns the seq."""
@@ -108,11 +120,21 @@ class ChangeLog:
         with contextlib.suppress(DuplicateKeyError):
             self.changes.insert_one({"_id": seq, "void": True, "at": self._now()})
 
-    def _allocate(self) -> int:
+    def allocate_many(self, n: int) -> range:
+        """`n` consecutive numbers for a bulk import, which stamps and records them itself."""
+        last = self._allocate(n)
+        return range(last - n + 1, last + 1)
+
+    def record_many(self, changes: list[Change]) -> None:
+        if changes:
+            now = self._now()
+            self.changes.insert_many([{"_id": c.seq, "username": c.username, "at": now} for c in changes])
+
+    def _allocate(self, n: int = 1) -> int:
         for attempt in range(2):
             try:
                 doc = self.meta.find_one_and_update(
-                    {"_id": COUNTER_ID}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+                    {"_id": COUNTER_ID}, {"$inc": {"seq": n}}, upsert=True, return_document=ReturnDocument.AFTER
                 )
                 assert doc is not None, "an upsert returning the document after it returns one"
                 return int(doc["seq"])
