@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gitops_k8s import merge
+from gitops_k8s import fleet_templated, merge
 from gitops_paths import FLEET_SCHEMAS, ROOT
 
 from tools.gitops.engines import helm_dependency_build
@@ -34,8 +34,9 @@ def fleet_yamls() -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def overlay_files(fleet_yamls) -> dict[str, dict[str, list[Path]]]:
-    """Per bundle and cluster group, the values files its fleet.yaml selects (helm.valuesFiles of the
-    target customization, relative to the bundle's folder as Fleet reads them)."""
+    """Per bundle and target customization's cluster group (edge, cloud, and home where the bundle
+    has one), the values files its fleet.yaml selects (helm.valuesFiles, relative to the bundle's
+    folder as Fleet reads them)."""
     return {
         name: {
             c["clusterGroup"]: [ROOT / BUNDLES[name] / f for f in c["helm"].get("valuesFiles", [])]
@@ -47,14 +48,15 @@ def overlay_files(fleet_yamls) -> dict[str, dict[str, list[Path]]]:
 
 @pytest.fixture(scope="session")
 def overlays(fleet_yamls, overlay_files) -> dict[str, dict[str, dict]]:
-    """Per bundle and cluster group, the values Fleet gives the chart on top of its values.yaml:
-    fleet.yaml's helm.values, then the group's values files."""
+    """Per bundle and cluster group (or home), the values Fleet gives the chart on top of its
+    values.yaml: fleet.yaml's helm.values (templated for a cluster named after the group), then the
+    target customization's values files."""
     result: dict[str, dict[str, dict]] = {}
     for name, by_group in overlay_files.items():
         top = (fleet_yamls[name].get("helm") or {}).get("values") or {}
         result[name] = {}
         for group, files in by_group.items():
-            merged = dict(top)
+            merged = fleet_templated(dict(top), group)
             for path in files:
                 merged = merge(merged, yaml.safe_load(path.read_text()) or {})
             result[name][group] = merged

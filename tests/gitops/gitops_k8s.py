@@ -10,6 +10,13 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job")
 _MEMORY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "": 1}
 
 
+# The rendered targets (tools.gitops.layout.targets): each cluster group, whose clusters are
+# replicas of the home of users, and the home, a cloud cluster with the home label too.
+TARGETS = ["edge", "cloud", "home"]
+REPLICAS = ["edge", "cloud"]
+GROUP_OF = {"edge": "edge", "cloud": "cloud", "home": "cloud"}
+
+
 def objects(rendering, target: str) -> list[dict]:
     """Every object deployed to a cluster of target, all bundles together."""
     return [obj for objs in rendering.objects[target].values() for obj in (objs or [])]
@@ -70,3 +77,13 @@ def merge(base: dict, over: dict) -> dict:
     for key, value in over.items():
         out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
+
+
+def fleet_templated(values, cluster: str):
+    """values as Fleet's templating leaves them for a cluster named `cluster` without optional labels:
+    a string holding `${ ... }` (the recognizer's site) becomes the cluster's name."""
+    if isinstance(values, dict):
+        return {k: fleet_templated(v, cluster) for k, v in values.items()}
+    if isinstance(values, list):
+        return [fleet_templated(v, cluster) for v in values]
+    return cluster if isinstance(values, str) and "${" in values else values

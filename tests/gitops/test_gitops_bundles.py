@@ -7,6 +7,7 @@ import json
 
 import pytest
 import yaml
+from gitops_k8s import TARGETS
 from gitops_paths import ROOT
 
 # Exactly the files each Bundle carries: anything else (compose.yaml, workflows, bench results,
@@ -111,7 +112,7 @@ def test_none_cluster_gets_nothing(rendering):
     assert rendering.objects["none"] and all(v is None for v in rendering.objects["none"].values())
 
 
-@pytest.mark.parametrize("target", ["edge", "cloud"])
+@pytest.mark.parametrize("target", TARGETS)
 def test_each_group_gets_every_bundle(rendering, target):
     for bundle, objs in rendering.objects[target].items():
         assert objs, f"{bundle} deploys nothing to {target}"
@@ -158,7 +159,7 @@ def test_base_bundle_labels_the_namespace_restricted(fleet_yamls):
     assert all(fy["defaultNamespace"] == "facefleet" for fy in fleet_yamls.values())
 
 
-@pytest.mark.parametrize("target", ["edge", "cloud"])
+@pytest.mark.parametrize("target", TARGETS)
 def test_every_namespaced_object_lands_in_facefleet(rendering, target):
     from gitops_k8s import objects
 
@@ -169,7 +170,7 @@ def test_every_namespaced_object_lands_in_facefleet(rendering, target):
 def test_compare_patches_name_rendered_objects_only(rendering, fleet_yamls):
     from gitops_k8s import objects
 
-    rendered = {(o["kind"], o["metadata"]["name"]) for t in ("edge", "cloud") for o in objects(rendering, t)}
+    rendered = {(o["kind"], o["metadata"]["name"]) for t in TARGETS for o in objects(rendering, t)}
     patches = [p for fy in fleet_yamls.values() for p in (fy.get("diff") or {}).get("comparePatches", [])]
     assert patches, "the StatefulSet's volumeClaimTemplates need one"
     for patch in patches:
@@ -225,7 +226,8 @@ def test_bundles_are_the_same_in_every_gitrepo_job(tmp_path):
 def test_gitrepo_targets_restrict_every_bundle_per_fleets_targeting(rendering, tmp_path):
     """With the GitRepo's targets added the way Fleet's GitRepo job adds them (targets and
     restrictions), the controller's targeting (`fleet target`) makes a BundleDeployment of every
-    bundle for the edge and the cloud cluster and none for a cluster in no group."""
+    bundle for the edge, the cloud and the home cluster and none for a cluster in no group (each
+    cluster on its own, as tools.gitops.render targets them)."""
     from tools.gitops.engines import fleet_apply, fleet_target
     from tools.gitops.fakeapi import serve
     from tools.gitops.layout import targets
@@ -237,11 +239,15 @@ def test_gitrepo_targets_restrict_every_bundle_per_fleets_targeting(rendering, t
     targets_file.write_text(yaml.safe_dump({"targets": gitrepo_targets, "targetRestrictions": gitrepo_targets}))
     bundles = fleet_apply(rendering.tree, "facefleet", ["."], targets_file)
     assert len(bundles) == len(EXPECTED_FILES)
-    store = cluster_store(rendering.tree, targets(rendering.tree))
-    with serve(store, tmp_path / "kubeconfig.yaml") as kubeconfig:
-        for bundle in bundles:
-            _, deployments = fleet_target(bundle, workspace(rendering.tree), kubeconfig, tmp_path)
-            assert sorted(deployments) == ["cloud", "edge"], bundle["metadata"]["name"]
+    targeted: dict[str, set[str]] = {}
+    for target in targets(rendering.tree):
+        with serve(cluster_store(rendering.tree, [target]), tmp_path / f"kubeconfig-{target.name}.yaml") as kubeconfig:
+            for bundle in bundles:
+                _, deployments = fleet_target(bundle, workspace(rendering.tree), kubeconfig, tmp_path)
+                targeted.setdefault(bundle["metadata"]["name"], set()).update(deployments)
+    assert len(targeted) == len(EXPECTED_FILES)
+    for name, clusters in targeted.items():
+        assert sorted(clusters) == ["cloud", "edge", "home"], name
 
 
 @pytest.mark.shared
@@ -287,6 +293,8 @@ _CLOUD_EXTRA = {
 EXPECTED_OBJECTS = {
     "edge": _COMMON,
     "cloud": {b: _COMMON[b] + _CLOUD_EXTRA[b] for b in _COMMON},
+    # The home of users is a cloud cluster: the same objects (some configured differently).
+    "home": {b: _COMMON[b] + _CLOUD_EXTRA[b] for b in _COMMON},
 }
 
 

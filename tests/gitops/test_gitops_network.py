@@ -1,5 +1,7 @@
 """NetworkPolicies allow exactly DESIGN.md's flows: ingress -> ui, ui -> recognizer -> database,
-browsers <-> turn <-> ui, and DNS (plus the database's own backup job reading the database).
+browsers <-> turn <-> ui, and DNS (plus the database's own backup job reading the database); for
+fleet-wide users, on the home the ingress controller -> recognizer (its sync routes), on a replica
+recognizer -> the home's address on 443 (by default any public address, nothing private).
 
 Every flow between the rendered pods and a few outside actors is evaluated with the
 NetworkPolicy semantics (a pod selected by a policy of a type is isolated in that direction; a flow
@@ -8,10 +10,14 @@ passes when an egress rule of the source and an ingress rule of the destination 
 from __future__ import annotations
 
 import ipaddress
+import subprocess
 from dataclasses import dataclass, field
 
 import pytest
-from gitops_k8s import objects, pod_labels, workloads
+import yaml
+from gitops_k8s import TARGETS, objects, pod_labels, workloads
+
+from tools.gitops.layout import tool
 
 NS = "facefleet"
 
@@ -53,6 +59,13 @@ def _actors(objs: list[dict]) -> list[Actor]:
         ),
         Actor("other-pod", "default", {"kubernetes.io/metadata.name": "default"}, {"app": "other"}, "10.42.2.4"),
         Actor("browser", None, ip="203.0.113.7"),
+        # Outside the cluster: the home's load balancer (a public address), a machine on the plant's
+        # LAN, the cloud's metadata service, a node, a carrier-grade-NAT neighbour.
+        Actor("home-ingress", None, ip="198.51.100.20"),
+        Actor("plant-lan", None, ip="192.168.10.5"),
+        Actor("metadata", None, ip="169.254.169.254"),
+        Actor("node", None, ip="172.16.0.5"),
+        Actor("cgnat", None, ip="100.64.3.4"),
     ]
 
 
@@ -159,7 +172,10 @@ def flows(objs: list[dict]) -> set[tuple[str, str, str, int]]:
     return result
 
 
-def expected_flows(objs: list[dict]) -> set[tuple[str, str, str, int]]:
+PUBLIC = ("browser", "home-ingress")  # the outside actors at public addresses
+
+
+def expected_flows(objs: list[dict], role: str) -> set[tuple[str, str, str, int]]:
     names = {pod_labels(o)["app.kubernetes.io/name"] for o, _ in workloads(objs)}
     turn = next(s for o, s in workloads(objs) if o["metadata"]["name"] == "facefleet-turn")["containers"][0]["args"]
     relay = [int(next(a for a in turn if a.startswith(f"--{k}-port=")).split("=")[1]) for k in ("min", "max")]
@@ -172,11 +188,16 @@ def expected_flows(objs: list[dict]) -> set[tuple[str, str, str, int]]:
     want |= {("facefleet-turn", "facefleet-ui", "UDP", p) for p in (3478, relay[0], relay[1], relay[1] + 1, 40000)}
     # TURN is public by design: a browser may sit at any address (behind ServiceLB even a cluster
     # address), so every source outside the namespace reaches the TURN ports; inside it only the ui.
-    for src in ("browser", "ingress-controller", "kube-dns", "other-pod", "facefleet-ui"):
+    outside = [a.name for a in _actors(objs) if a.namespace != NS]
+    for src in (*outside, "facefleet-ui"):
         want |= {(src, "facefleet-turn", "UDP", 3478), (src, "facefleet-turn", "TCP", 3478)}
         want |= {(src, "facefleet-turn", "UDP", p) for p in relay}
     want |= {("facefleet-turn", "facefleet-turn", "UDP", p) for p in relay}
     want |= {(n, "kube-dns", proto, 53) for n in names for proto in ("UDP", "TCP")}
+    if role == "home":  # replicas reach the sync routes through the ingress (the ui's Ingress, /v1/sync/)
+        want.add(("ingress-controller", "facefleet-recognizer", "TCP", 8000))
+    else:  # a replica pulls from the home's URL: HTTPS to a public address, nothing private
+        want |= {("facefleet-recognizer", dst, "TCP", 443) for dst in PUBLIC}
     if "facefleet-database-backup" in names and any(
         "mongodump" in str(s) for o, s in workloads(objs) if o["kind"] == "CronJob"
     ):
@@ -184,12 +205,62 @@ def expected_flows(objs: list[dict]) -> set[tuple[str, str, str, int]]:
     return want
 
 
-@pytest.mark.parametrize("target", ["edge", "cloud"])
+@pytest.mark.parametrize("target", TARGETS)
 def test_network_policies_allow_exactly_the_design_flows(rendering, target):
     objs = objects(rendering, target)
-    got, want = flows(objs), expected_flows(objs)
+    got, want = flows(objs), expected_flows(objs, "home" if target == "home" else "replica")
     assert got - want == set(), f"flows allowed beyond DESIGN.md: {sorted(got - want)}"
     assert want - got == set(), f"DESIGN.md flows blocked: {sorted(want - got)}"
+
+
+def _recognizer_policy(charts, *args: str) -> dict:
+    proc = subprocess.run(
+        [tool("helm"), "template", "x", str(charts / "apps/recognizer"), "-f", "values/edge.yaml", *args],
+        cwd=charts / "apps/recognizer",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return next(d for d in yaml.safe_load_all(proc.stdout) if d and d["kind"] == "NetworkPolicy")
+
+
+def test_a_replica_narrowed_to_the_homes_address_reaches_only_it(rendering, charts):
+    """clusters/README.md: set sync.homeIpBlocks to the home's load balancer; then the recognizer's
+    only way out besides DNS and its database is that one address on 443."""
+    narrowed = _recognizer_policy(charts, "--set-json", 'sync.homeIpBlocks=[{"cidr": "198.51.100.20/32"}]')
+    objs = [
+        narrowed if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "facefleet-recognizer" else o
+        for o in objects(rendering, "edge")
+    ]
+    out = {(dst, proto, port) for src, dst, proto, port in flows(objs) if src == "facefleet-recognizer"}
+    assert out == {
+        ("home-ingress", "TCP", 443),
+        ("facefleet-database", "TCP", 27017),
+        ("kube-dns", "UDP", 53),
+        ("kube-dns", "TCP", 53),
+    }
+
+
+def test_a_replica_without_the_homes_address_is_refused(charts):
+    """An egress rule with no peers would allow every destination: the schema and the template refuse it."""
+    for extra in ([], ["--skip-schema-validation"]):
+        proc = subprocess.run(
+            [
+                tool("helm"),
+                "template",
+                "x",
+                str(charts / "apps/recognizer"),
+                "--set-json",
+                "sync.homeIpBlocks=[]",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode != 0, extra
+        assert "homeIpBlocks" in proc.stderr, proc.stderr
 
 
 def test_default_deny_covers_every_pod_both_ways(rendering):
@@ -199,9 +270,14 @@ def test_default_deny_covers_every_pod_both_ways(rendering):
 
 
 def test_evaluator_blocks_what_no_policy_allows(rendering):
-    objs = objects(rendering, "cloud")
-    got = flows(objs)
+    got = flows(objects(rendering, "home"))
     assert ("browser", "facefleet-recognizer", "TCP", 8000) not in got
     assert ("facefleet-ui", "facefleet-database", "TCP", 27017) not in got
     assert ("other-pod", "facefleet-ui", "TCP", 8501) not in got
-    assert ("facefleet-recognizer", "browser", "TCP", 443) not in got
+    assert ("facefleet-recognizer", "browser", "TCP", 443) not in got  # the home dials nobody
+    assert ("other-pod", "facefleet-recognizer", "TCP", 8000) not in got
+    replica = flows(objects(rendering, "cloud"))
+    assert ("ingress-controller", "facefleet-recognizer", "TCP", 8000) not in replica
+    assert ("facefleet-recognizer", "home-ingress", "TCP", 8088) not in replica
+    for private in ("other-pod", "plant-lan", "metadata", "node", "cgnat", "ingress-controller"):
+        assert ("facefleet-recognizer", private, "TCP", 443) not in replica, private

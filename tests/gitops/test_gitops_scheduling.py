@@ -5,7 +5,7 @@ nodeSelector, required node affinity and NoSchedule/NoExecute taints."""
 from __future__ import annotations
 
 import pytest
-from gitops_k8s import objects, workloads
+from gitops_k8s import TARGETS, objects, workloads
 
 
 def _nodes(groups: dict) -> dict[str, dict]:
@@ -63,7 +63,7 @@ def schedulable(spec: dict, node: dict) -> bool:
     )
 
 
-@pytest.mark.parametrize("target", ["edge", "cloud"])
+@pytest.mark.parametrize("target", TARGETS)
 def test_pods_land_only_where_their_group_allows(rendering, groups, target):
     nodes = _nodes(groups)
     checked = 0

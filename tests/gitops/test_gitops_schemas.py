@@ -9,7 +9,7 @@ import subprocess
 import jsonschema
 import pytest
 import yaml
-from gitops_k8s import merge, objects
+from gitops_k8s import TARGETS, merge, objects
 from gitops_paths import ROOT
 
 from tools.gitops.k8s_schemas import kubeconform_location
@@ -27,7 +27,7 @@ def _kubeconform(docs: list[dict], location: str, version: str | None = K8S_VERS
     return report
 
 
-@pytest.mark.parametrize("target", ["edge", "cloud"])
+@pytest.mark.parametrize("target", TARGETS)
 def test_rendered_objects_validate_strictly_against_k8s_schemas(rendering, target):
     docs = objects(rendering, target)
     report = _kubeconform(docs, kubeconform_location(K8S_VERSION))
@@ -64,12 +64,12 @@ def test_fleet_yaml_validates_against_fleet_schema(fleet_schemas, bundle):
 @pytest.mark.shared
 def test_clusters_objects_validate_against_fleet_crd_schemas(fleet_schemas):
     docs = [d for p in sorted((ROOT / "clusters").glob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d]
-    assert sorted(d["kind"] for d in docs) == ["ClusterGroup", "ClusterGroup", "GitRepo"]
+    assert sorted(d["kind"] for d in docs) == ["ClusterGroup"] * 3 + ["GitRepo"]  # edge, cloud, home
     location = str(fleet_schemas / "jsonschema-strict") + "/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
     report = _kubeconform(docs, location, version=None)
     problems = [r for r in report["resources"] if r["status"] != "statusValid"]
     assert not problems, problems
-    assert report["summary"]["valid"] == 3
+    assert report["summary"]["valid"] == 4
 
 
 @pytest.mark.parametrize("bundle", sorted(BUNDLES))
@@ -191,7 +191,8 @@ def test_fleet_deploy_refuses_a_value_the_schema_forbids(rendering, tmp_path):
     from tools.gitops.render import cluster_store, workspace
 
     bundle = next(b for b in rendering.bundles if b["metadata"]["labels"]["facefleet.io/bundle"] == "turn")
-    with serve(cluster_store(rendering.tree, targets(rendering.tree)), tmp_path / "kubeconfig.yaml") as kubeconfig:
+    edge = [t for t in targets(rendering.tree) if t.name == "edge"]  # alone, as tools.gitops.render targets it
+    with serve(cluster_store(rendering.tree, edge), tmp_path / "kubeconfig.yaml") as kubeconfig:
         content, deployments = fleet_target(bundle, workspace(rendering.tree), kubeconfig, tmp_path)
     deployment = deployments["edge"]
     assert fleet_deploy_dry_run(content, deployment, tmp_path, kube_version())  # valid as committed

@@ -1,21 +1,40 @@
-"""Every workload as rendered for edge and cloud: restricted security, limits, probes, pinned images,
+"""Every workload as rendered for edge, cloud and the home: restricted security, limits, probes, pinned images,
 Secrets only referenced, autoscaled Deployments without spec.replicas, the contracted env names."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
-from gitops_k8s import containers, cpu_millis, memory_bytes, objects, pod_labels, replicas, workloads
+import yaml
+from gitops_k8s import (
+    GROUP_OF,
+    REPLICAS,
+    TARGETS,
+    containers,
+    cpu_millis,
+    memory_bytes,
+    merge,
+    objects,
+    pod_labels,
+    replicas,
+    workloads,
+)
+from gitops_paths import ROOT
 
-TARGETS = ["edge", "cloud"]
+from tools.gitops.layout import tool
+
 # DESIGN.md's Secrets and their keys: charts may reference these and nothing else.
 SECRETS = {
     "facefleet-database": {"username", "password"},
     "facefleet-recognizer": {"api-key", "token-secret", "embedding-key"},
     "facefleet-turn": {"auth-secret"},  # v2: coturn's shared secret for short-lived credentials
 }
+# v2, fleet-wide users: every replica of the home (and only a replica) reads the home's URL and its
+# site credential from this Secret (keys as recognizer/README.md says).
+SYNC_SECRET = {"facefleet-sync": {"home-url", "credential"}}
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -100,7 +119,7 @@ def test_no_secret_is_rendered_and_only_design_secrets_are_referenced(rendering,
             assert "envFrom" not in c
         for volume in spec.get("volumes", []):
             assert "secret" not in volume
-    assert refs == SECRETS
+    assert refs == (SECRETS if target == "home" else SECRETS | SYNC_SECRET)
     ingress = [o for o in objs if o["kind"] == "Ingress"]
     assert [t["secretName"] for i in ingress for t in i["spec"]["tls"]] == ["facefleet-tls"]
 
@@ -112,7 +131,7 @@ def test_autoscaled_deployments_leave_replicas_to_the_hpa(rendering, target):
     for obj in objs:
         if obj["kind"] == "Deployment" and obj["metadata"]["name"] in hpas:
             assert "replicas" not in obj["spec"], obj["metadata"]["name"]
-    if target == "cloud":
+    if GROUP_OF[target] == "cloud":
         assert hpas == {"facefleet-recognizer", "facefleet-ui"}
         pdbs = {o["metadata"]["name"] for o in objs if o["kind"] == "PodDisruptionBudget"}
         assert pdbs == {"facefleet-recognizer", "facefleet-ui", "facefleet-turn", "facefleet-database"}
@@ -162,6 +181,90 @@ def test_contracted_environment(rendering, target):
     assert json.loads(ui["FACEFLEET_ICE_SERVERS"]["value"]) == []
 
 
+SYNC_ENV = (
+    "FACEFLEET_HOME_URL",
+    "FACEFLEET_SYNC_CREDENTIAL",
+    "FACEFLEET_REPLICA_MAX_STALENESS_S",
+    "FACEFLEET_SYNC_INTERVAL_S",
+)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_home_and_its_replicas(rendering, target):
+    """recognizer/README.md, "Fleet-wide users": a recognizer is a replica exactly when
+    FACEFLEET_HOME_URL is set. Every cluster but the home is one: edge clusters and a cloud cluster
+    without the home label; each takes the home's URL and its credential from facefleet-sync. The
+    home has neither (nor any reference to that Secret), and every site is named after its cluster."""
+    rec = _env(
+        next(s for o, s in workloads(objects(rendering, target)) if o["metadata"]["name"] == "facefleet-recognizer")
+    )
+    assert rec["FACEFLEET_SITE"]["value"] == target  # Fleet's cluster name (the render's Cluster is the target)
+    if target == "home":
+        assert not set(SYNC_ENV) & set(rec), f"the home has {sorted(set(SYNC_ENV) & set(rec))}"
+        assert "FACEFLEET_HOME_CA_FILE" not in rec
+        return
+    assert target in REPLICAS
+    for var, key in (("FACEFLEET_HOME_URL", "home-url"), ("FACEFLEET_SYNC_CREDENTIAL", "credential")):
+        assert rec[var] == {"name": var, "valueFrom": {"secretKeyRef": {"name": "facefleet-sync", "key": key}}}
+    assert rec["FACEFLEET_REPLICA_MAX_STALENESS_S"]["value"] == "86400"
+    assert rec["FACEFLEET_SYNC_INTERVAL_S"]["value"] == "2"
+    assert "FACEFLEET_HOME_CA_FILE" not in rec  # the system CAs unless sync.homeCa names a ConfigMap
+
+
+def _helm_recognizer(charts, *args: str) -> dict:
+    proc = subprocess.run(
+        [tool("helm"), "template", "x", str(charts / "apps/recognizer"), *args],
+        cwd=charts / "apps/recognizer",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return next(d for d in yaml.safe_load_all(proc.stdout) if d and d["kind"] == "Deployment")
+
+
+def test_a_private_ca_for_the_home_is_mounted_on_replicas_only(charts):
+    """sync.homeCa.configMap: the CA bundle a replica verifies the home's certificate with, mounted
+    read-only and named by FACEFLEET_HOME_CA_FILE; the home dials nobody, so it gets neither."""
+    ca = ["--set", "sync.homeCa.configMap=facefleet-home-ca"]
+    spec = _helm_recognizer(charts, "-f", "values/edge.yaml", *ca)["spec"]["template"]["spec"]
+    env = _env(spec)
+    assert env["FACEFLEET_HOME_CA_FILE"]["value"] == "/etc/facefleet/home-ca/ca.crt"
+    mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "home-ca")
+    assert mount == {"name": "home-ca", "mountPath": "/etc/facefleet/home-ca", "readOnly": True}
+    volume = next(v for v in spec["volumes"] if v["name"] == "home-ca")
+    assert volume["configMap"] == {"name": "facefleet-home-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
+    home = _helm_recognizer(charts, "-f", "values/cloud.yaml", "-f", "values/home.yaml", *ca)["spec"]["template"][
+        "spec"
+    ]
+    assert "FACEFLEET_HOME_CA_FILE" not in _env(home) and all(v["name"] != "home-ca" for v in home["volumes"])
+
+
+def test_a_site_name_that_is_no_dns_label_is_refused(charts):
+    """FACEFLEET_SITE names the site in its credential (ffs1.<site>.…): the chart refuses a cluster
+    name that is no DNS label before a pod could start with it."""
+    proc = subprocess.run(
+        [tool("helm"), "template", "x", str(charts / "apps/recognizer"), "--set", "site=Line_3.plant"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0 and "/site" in proc.stderr, proc.stderr
+
+
+def test_recognizer_and_ui_agree_on_the_sync_route(overlays):
+    """The ui's Ingress routes the home's sync paths to the recognizer's Service and port, and the
+    recognizer's NetworkPolicy admits the same ingress controller as the ui's (per target)."""
+    for group in overlays["recognizer"]:
+        rec, ui = (
+            merge(yaml.safe_load((ROOT / "apps" / c / "values.yaml").read_text()), overlays[c][group])
+            for c in ("recognizer", "ui")
+        )
+        assert rec["sync"]["ingressController"] == ui["ingress"]["controller"], group
+        assert (ui["sync"]["service"], ui["sync"]["port"]) == ("facefleet-recognizer", 8000), group
+        assert [p["path"] for p in ui["sync"]["paths"]] == ["/v1/sync/"], group
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_ui_relay_range_matches_the_turn_service(rendering, target):
     objs = objects(rendering, target)
@@ -192,7 +295,7 @@ def test_ui_relay_range_matches_the_turn_service(rendering, target):
 def test_database_engine_auth_and_storage_per_group(rendering, target, groups):
     objs = objects(rendering, target)
     sts = next(o for o in objs if o["kind"] == "StatefulSet")
-    engine = groups["groups"][target]["database"]
+    engine = groups["groups"][GROUP_OF[target]]["database"]
     assert sts["metadata"]["labels"]["facefleet.io/engine"] == engine
     image = sts["spec"]["template"]["spec"]["containers"][0]["image"]
     env = _env(sts["spec"]["template"]["spec"])
@@ -262,9 +365,10 @@ def test_cloud_database_is_a_replica_set_one_member_per_node(rendering):
     assert edge["spec"]["replicas"] == 1 and "initContainers" not in edge["spec"]["template"]["spec"]
 
 
-def test_cloud_fits_its_quota_at_full_scale(rendering):
+@pytest.mark.parametrize("target", ["cloud", "home"])
+def test_cloud_fits_its_quota_at_full_scale(rendering, target):
     """HPAs at their maximum, every replica-set member, one surge pod per Deployment, every claim."""
-    objs = objects(rendering, "cloud")
+    objs = objects(rendering, target)
     quota = next(o for o in objs if o["kind"] == "ResourceQuota")["spec"]["hard"]
     hpa_max = {
         o["spec"]["scaleTargetRef"]["name"]: o["spec"]["maxReplicas"]
@@ -292,12 +396,31 @@ def test_cloud_fits_its_quota_at_full_scale(rendering):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_ingress_has_tls_and_the_class_of_the_group(rendering, target):
-    ingress = next(o for o in objects(rendering, target) if o["kind"] == "Ingress")
+    """Every ingress serves the ui at / with TLS from facefleet-tls; the home's also serves the
+    recognizer's sync routes (prefix /v1/sync/, the recognizer Service's port) on the same host and
+    certificate, and a replica's nothing else."""
+    ingresses = [o for o in objects(rendering, target) if o["kind"] == "Ingress"]
+    assert len(ingresses) == 1
+    ingress = ingresses[0]
+    assert len(ingress["spec"]["rules"]) == 1
     host = ingress["spec"]["rules"][0]["host"]
-    assert ingress["spec"]["tls"][0]["hosts"] == [host]
+    assert ingress["spec"]["tls"] == [{"hosts": [host], "secretName": "facefleet-tls"}]
     assert ingress["spec"]["ingressClassName"] == "traefik"
-    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend == {"name": "facefleet-ui", "port": {"name": "http"}}
+    paths = {p["path"]: p for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert paths["/"]["backend"]["service"] == {"name": "facefleet-ui", "port": {"name": "http"}}
+    assert paths["/"]["pathType"] == "Prefix"
+    if target != "home":
+        assert sorted(paths) == ["/"]
+        return
+    assert sorted(paths) == ["/", "/v1/sync/"]
+    assert paths["/v1/sync/"]["pathType"] == "Prefix"
+    assert paths["/v1/sync/"]["backend"]["service"] == {"name": "facefleet-recognizer", "port": {"number": 8000}}
+    service = next(
+        o
+        for o in objects(rendering, target)
+        if o["kind"] == "Service" and o["metadata"]["name"] == "facefleet-recognizer"
+    )
+    assert [p["port"] for p in service["spec"]["ports"]] == [8000]
 
 
 def test_pod_labels_identify_each_component(rendering):

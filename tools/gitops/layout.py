@@ -28,12 +28,26 @@ NONE_GROUP = "none"
 NONE_CLUSTER_LABEL_VALUE = "lab"
 
 
+HOME = "home"
+REPLICA = "replica"
+
+
 @dataclass(frozen=True)
 class Target:
     """A cluster that Fleet's targeting matches the bundles against (through the ClusterGroups)."""
 
-    name: str  # edge, cloud or none: the rendered/ subfolder, and the Cluster's name
+    name: str  # edge, cloud, home or none: the rendered/ subfolder, and the Cluster's name
     cluster_labels: dict[str, str]
+    group: str | None = None  # the cluster group it is in (None: in none)
+    role: str | None = None  # fleet-wide users: HOME or REPLICA (None: gets nothing)
+
+    def describe(self) -> str:
+        """The target's role for fleet-wide users and its cluster labels, for `make plan`."""
+        labels = ", ".join(f"{k}={v}" for k, v in self.cluster_labels.items())
+        if self.group is None:
+            return f"in no group, gets nothing; labels {labels}"
+        role = "home of users" if self.role == HOME else "replica of the home"
+        return f"role: {role}; labels {labels}"
 
 
 # The library chart's values: the single source of truth for the group, label and taint names.
@@ -55,12 +69,19 @@ def groups_file(root: Path = ROOT) -> dict[str, Any]:
 
 
 def targets(root: Path = ROOT) -> list[Target]:
-    """One target per cluster group in apps/lib/values.yaml, plus a cluster in no group."""
-    groups = groups_file(root)["groups"]
+    """One target per cluster group in apps/lib/values.yaml (each a replica of the home of users),
+    the home (a cluster of its group that carries the home label too; trees from before fleet-wide
+    users have none), and a cluster in no group."""
+    data = groups_file(root)
+    groups = data["groups"]
     result = []
     for name, spec in groups.items():
         label = spec["clusterLabel"]
-        result.append(Target(name, {label["key"]: label["value"]}))
+        result.append(Target(name, {label["key"]: label["value"]}, group=name, role=REPLICA))
+    if home := data.get("home"):
+        group_label = groups[home["group"]]["clusterLabel"]
+        labels = {group_label["key"]: group_label["value"], home["clusterLabel"]["key"]: home["clusterLabel"]["value"]}
+        result.append(Target(home["clusterGroup"], labels, group=home["group"], role=HOME))
     key = next(iter(groups.values()))["clusterLabel"]["key"]
     result.append(Target(NONE_GROUP, {key: NONE_CLUSTER_LABEL_VALUE}))
     return result

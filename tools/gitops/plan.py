@@ -81,9 +81,12 @@ def diff_settings(old: Rendering, new: Rendering) -> list[str]:
 
 
 def plan(rev: str) -> str:
-    """The whole report: one section per cluster group."""
-    old = render_tree(export_revision(rev, CACHE / "tree-plan-rev"))
+    """The whole report: one section per cluster group, each naming its role for fleet-wide users.
+
+    REV is rendered for the working tree's clusters, so a cluster that only the working tree sets
+    apart (the home, added with fleet-wide users) is compared with what REV gave that same cluster."""
     new = render_tree(export_worktree(CACHE / "tree-plan-worktree"))
+    old = render_tree(export_revision(rev, CACHE / "tree-plan-rev"), cluster_targets=list(new.targets.values()))
     settings = diff_settings(old, new)
     out = [
         "== bundle settings (fleet.yaml: rollout, dependsOn, targets): "
@@ -92,7 +95,9 @@ def plan(rev: str) -> str:
     out += settings
     for group in new.objects:
         lines = diff_group(old, new, group)
-        title = f"== clusters in group {group!r}: "
+        target = new.targets.get(group)
+        role = f" ({target.describe()})" if target else ""
+        title = f"== clusters in group {group!r}{role}: "
         out.append(title + (f"{sum(line[:1] in '+-~' for line in lines)} object(s) change" if lines else "no change"))
         out += lines
     return "\n".join(out) + "\n"

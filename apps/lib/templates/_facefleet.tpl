@@ -116,3 +116,20 @@ with that cluster label's value; rendered outside Fleet (or without the label) i
 {{- $h -}}
 {{- end -}}
 {{- end }}
+
+{{- /*
+NetworkPolicy peers for the ingress controller's pods (a list for `from:`), from a chart's
+controller values {namespace, podLabels, ipBlocks}: the ui's and, on the home of users, the
+recognizer's (its sync routes) admit the same controller.
+*/ -}}
+{{- define "facefleet.ingressControllerPeers" -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ .namespace }}
+  podSelector:
+    matchLabels:
+      {{- toYaml .podLabels | nindent 6 }}
+{{- range .ipBlocks }}
+- ipBlock: {cidr: {{ . }}}
+{{- end }}
+{{- end }}
