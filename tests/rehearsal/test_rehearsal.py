@@ -5,6 +5,7 @@ reads the three API servers."""
 
 from __future__ import annotations
 
+import base64
 import re
 import statistics
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 from tools.rehearsal import dashboard, fleet, gitserver, procs
 from tools.rehearsal.kube import Kube, wait_for
 from tools.rehearsal.layout import APP_NAMESPACE, CLOUD, EDGE, ROOT, WORKSPACE
-from tools.rehearsal.stack import EDGE_TIER_NODES, Stack
+from tools.rehearsal.stack import EDGE_TIER_NODES, HOME, PUBLIC_HOST, RENDERED, Stack
 
 pytestmark = pytest.mark.slow
 
@@ -224,7 +225,7 @@ def test_placement_and_policy(stack: Stack, report) -> None:
         facts[f"{cluster} database members"] = sorted(nodes)
 
         live = _apps_objects(kube)
-        for bundle, objs in rendering.objects[group].items():
+        for bundle, objs in rendering.objects[RENDERED[cluster]].items():
             for obj in objs or []:
                 if obj["kind"] in ("Namespace",):
                     continue
@@ -238,7 +239,9 @@ def test_placement_and_policy(stack: Stack, report) -> None:
                 want = (obj.get("spec") or {}).get("replicas")
                 have = (live[key].get("spec") or {}).get("replicas")
                 if want is not None:
-                    assert have == want, f"{cluster}: {key} has {have} replicas, the {group} overlay says {want}"
+                    assert have == want, (
+                        f"{cluster}: {key} has {have} replicas, the {RENDERED[cluster]} overlay says {want}"
+                    )
                 if obj["kind"] == "ResourceQuota":
                     assert live[key]["spec"]["hard"] == obj["spec"]["hard"], (
                         f"{cluster}: {key} differs from the overlay"
@@ -285,6 +288,86 @@ def test_placement_and_policy(stack: Stack, report) -> None:
     report.add("2 placement and policy", time.monotonic() - started, dashboard.snapshot(stack.management), **facts)
 
 
+# 2b --------------------------------------------------------------------------------------------
+def _env_of(kube: Kube, deployment: str) -> dict[str, dict]:
+    spec = kube.get("Deployment", deployment, APP_NAMESPACE)["spec"]["template"]["spec"]
+    return {e["name"]: e for e in spec["containers"][0].get("env", [])}
+
+
+def _ingress_paths(kube: Kube) -> dict[str, dict]:
+    ingress = kube.get("Ingress", "facefleet-ui", APP_NAMESPACE)
+    return {p["path"]: p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
+
+
+def test_home_and_replica(stack: Stack, report) -> None:
+    """Fleet-wide users on the live clusters: cloud-1, labelled the home by the guide, is in the
+    ClusterGroup home and serves the sync routes through its TLS ingress, its recognizer admitting
+    the ingress controller and reading no facefleet-sync; edge-1's recognizer is a replica, taking
+    the home's URL and its credential from the facefleet-sync Secret the guide made there, with
+    HTTPS egress; each site is named after its Fleet cluster (Fleet's templating)."""
+    started = time.monotonic()
+    home_group = wait_for(
+        "management: the ClusterGroup home counts exactly cloud-1",
+        lambda: (
+            (g := stack.management.get("ClusterGroup", "home", WORKSPACE))
+            and g.get("status", {}).get("clusterCount") == 1
+            and g
+        ),
+        timeout=60,
+    )
+    labels = stack.management.get("Cluster", HOME, WORKSPACE)["metadata"]["labels"]
+    assert labels.get("facefleet.io/home") == "true" and labels.get("facefleet.io/group") == "cloud", labels
+    assert "facefleet.io/home" not in stack.management.get("Cluster", EDGE.name, WORKSPACE)["metadata"]["labels"]
+
+    # The replica: env from facefleet-sync, the Secret present, its site named after the cluster.
+    edge_env = _env_of(stack.edge, "facefleet-recognizer")
+    for var, key in (("FACEFLEET_HOME_URL", "home-url"), ("FACEFLEET_SYNC_CREDENTIAL", "credential")):
+        ref = edge_env.get(var, {}).get("valueFrom", {}).get("secretKeyRef")
+        assert ref == {"name": "facefleet-sync", "key": key}, f"edge-1: {var} is {edge_env.get(var)}"
+    assert edge_env["FACEFLEET_SITE"]["value"] == EDGE.name, edge_env["FACEFLEET_SITE"]
+    assert edge_env["FACEFLEET_REPLICA_MAX_STALENESS_S"]["value"] == "86400"
+    sync = stack.edge.get("Secret", "facefleet-sync", APP_NAMESPACE)
+    assert sync is not None and set(sync["data"]) == {"home-url", "credential"}, "edge-1: facefleet-sync"
+    home_url = base64.b64decode(sync["data"]["home-url"]).decode()
+    assert home_url == f"https://{PUBLIC_HOST[HOME]}", home_url
+    assert base64.b64decode(sync["data"]["credential"]).decode().startswith(f"ffs1.{EDGE.name}.")
+    edge_policy = stack.edge.get("NetworkPolicy", "facefleet-recognizer", APP_NAMESPACE)["spec"]
+    https_out = [r for r in edge_policy["egress"] if {"protocol": "TCP", "port": 443} in r.get("ports", [])]
+    assert len(https_out) == 1 and all("ipBlock" in peer for peer in https_out[0]["to"]), edge_policy["egress"]
+    assert "/v1/sync/" not in _ingress_paths(stack.edge), "edge-1's ingress serves the sync routes"
+
+    # The home: the sync routes through its ingress, no sync Secret, the controller admitted.
+    cloud_env = _env_of(stack.cloud, "facefleet-recognizer")
+    assert cloud_env["FACEFLEET_SITE"]["value"] == CLOUD.name, cloud_env["FACEFLEET_SITE"]
+    assert not {"FACEFLEET_HOME_URL", "FACEFLEET_SYNC_CREDENTIAL"} & set(cloud_env), "cloud-1 is a replica"
+    assert stack.cloud.get("Secret", "facefleet-sync", APP_NAMESPACE) is None, "cloud-1 has a facefleet-sync"
+    refs = set().union(*(_secret_refs(p) for p in stack.cloud.list("Pod", APP_NAMESPACE)))
+    assert "facefleet-sync" not in refs, "a pod on the home references facefleet-sync"
+    paths = _ingress_paths(stack.cloud)
+    assert paths.get("/v1/sync/", {}).get("pathType") == "Prefix", f"cloud-1's ingress paths: {sorted(paths)}"
+    assert paths["/v1/sync/"]["backend"]["service"] == {"name": "facefleet-recognizer", "port": {"number": 8000}}
+    assert paths["/"]["backend"]["service"]["name"] == "facefleet-ui"
+    ingress = stack.cloud.get("Ingress", "facefleet-ui", APP_NAMESPACE)["spec"]
+    assert ingress["tls"] == [{"hosts": [PUBLIC_HOST[HOME]], "secretName": "facefleet-tls"}], ingress["tls"]
+    assert stack.cloud.get("Secret", "facefleet-tls", APP_NAMESPACE) is not None
+    cloud_policy = stack.cloud.get("NetworkPolicy", "facefleet-recognizer", APP_NAMESPACE)["spec"]
+    from_controller = [
+        r for r in cloud_policy["ingress"] if any("namespaceSelector" in peer for peer in r.get("from", []))
+    ]
+    assert [r["ports"] for r in from_controller] == [[{"protocol": "TCP", "port": 8000}]], cloud_policy["ingress"]
+    assert all({"protocol": "TCP", "port": 443} not in r.get("ports", []) for r in cloud_policy["egress"]), (
+        "the home's recognizer dials out"
+    )
+    report.add(
+        "2b home and replica",
+        time.monotonic() - started,
+        dashboard.snapshot(stack.management),
+        home_group=home_group["status"].get("display", {}),
+        home=f"{HOME}: ingress paths {sorted(paths)}, no facefleet-sync",
+        replica=f"{EDGE.name}: FACEFLEET_HOME_URL and FACEFLEET_SYNC_CREDENTIAL from facefleet-sync, egress TCP 443",
+    )
+
+
 # 3 ---------------------------------------------------------------------------------------------
 def test_edge_only_commit_changes_only_edge(stack: Stack, report) -> None:
     """A commit to the edge overlay alone changes exactly what `make plan` predicted, on edge-1 only."""
@@ -304,7 +387,8 @@ def test_edge_only_commit_changes_only_edge(stack: Stack, report) -> None:
     plan = _plan(previous)
     untouched = _rewritten(before[CLOUD.name], after[CLOUD.name])
     assert untouched == set(), f"cloud-1 objects rewritten by an edge-only commit: {sorted(untouched)}"
-    assert plan.get("cloud", set()) == set(), f"make plan predicted cloud changes: {sorted(plan.get('cloud', set()))}"
+    for group in ("cloud", "home"):  # cloud-1 is the home; a cloud replica would change alike
+        assert plan.get(group, set()) == set(), f"make plan predicted {group} changes: {sorted(plan[group])}"
     assert observed[EDGE.name], "the edge commit changed nothing on edge-1"
     assert observed[EDGE.name] == plan.get("edge", set()), (
         f"edge-1: make plan predicted {sorted(plan.get('edge', set()))}, observed {sorted(observed[EDGE.name])}"

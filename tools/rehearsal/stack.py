@@ -1,12 +1,15 @@
 """Bring the whole rehearsal up, and take it down: three clusters, Fleet, agents, git server.
 
 management  Fleet's CRDs, controller (+ agentmanagement, gitjob), the GitRepo; no nodes
-edge-1      a k3s-like server node and two tainted edge nodes (one arm64); fleet-agent
-cloud-1     three cloud nodes and one tainted edge node that cloud pods must avoid; fleet-agent
+edge-1      a k3s-like server node and two tainted edge nodes (one arm64); fleet-agent; a replica
+            of the home of users (the Secret facefleet-sync)
+cloud-1     three cloud nodes and one tainted edge node that cloud pods must avoid; fleet-agent;
+            the home of users (labelled facefleet.io/home=true)
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 import sys
@@ -32,6 +35,11 @@ EDGE_TIER_NODES = {"edge-1": ["edge-1-line-a", "edge-1-line-b"], "cloud-1": ["cl
 CLOUD_NODES = [NodeSpec(f"cloud-1-node-{i}", "8", "16Gi") for i in (1, 2, 3)] + [NodeSpec("cloud-1-edge", "4", "4Gi")]
 GROUP = {"edge-1": "edge", "cloud-1": "cloud"}
 PUBLIC_HOST = {"edge-1": "line1.rehearsal.invalid", "cloud-1": "cloud1.rehearsal.invalid"}
+# Fleet-wide users: cloud-1 is the home, edge-1 a replica of it. RENDERED names the target of
+# tools.gitops.render whose objects each cluster gets (the home's differ from a plain cloud's).
+HOME = "cloud-1"
+RENDERED = {"edge-1": "edge", "cloud-1": "home"}
+SYNC_GUIDE = "Fleet-wide users: the home and a credential for each replica"
 
 
 def _log(message: str) -> None:
@@ -117,6 +125,21 @@ def prepare_downstream(stack: Stack, spec: ClusterSpec) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         _tls_files(Path(tmp), PUBLIC_HOST[spec.name])
         guide.run("4", spec.kubeconfig, Path(tmp))
+    if spec.name != HOME:
+        # A replica's facefleet-sync, made by the guide's command. The home would issue the
+        # credential (PUT /v1/sync/sites/<site>), but no container runs here: a made-up one in the
+        # format the recognizer checks stands in for it.
+        guide.run(
+            "4",
+            spec.kubeconfig,
+            spec.folder,
+            keep_lines="facefleet-sync",
+            heading=SYNC_GUIDE,
+            variables={
+                "HOME_URL": f"https://{PUBLIC_HOST[HOME]}",
+                "CREDENTIAL": f"ffs1.{spec.name}.{secrets.token_urlsafe(32)}",
+            },
+        )
 
 
 def up() -> Stack:
@@ -165,6 +188,7 @@ def up() -> Stack:
                 "=edge    # or cloud": f"={GROUP[spec.name]}",
                 "line3.plant.example.com": PUBLIC_HOST[spec.name],
             },
+            drop_lines=None if spec.name == HOME else "facefleet.io/home=true",  # the home label: once
         )
     _log(f"agents registered after {time.monotonic() - t0:.1f} s")
     fleet.apply_management_objects(mgmt, gitserver.URL, POLLING_INTERVAL)
