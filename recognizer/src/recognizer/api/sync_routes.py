@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from recognizer.api import schemas as s
 from recognizer.api.routes import bearer_token, require_api_key, runtime
@@ -15,11 +16,12 @@ from recognizer.defaults import MAX_SYNC_PAGE, SITE_PATTERN, SYNC_PAGE
 from recognizer.errors import ErrorCode as E
 from recognizer.errors import FacefleetError
 from recognizer.sync.home import SyncSource
-from recognizer.sync.wire import ChangesPage, SiteCredential, SiteList, SnapshotPage
+from recognizer.sync.wire import ChangesPage, SiteCredential, SiteList
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
 Site = Annotated[str, Path(pattern=f"^{SITE_PATTERN}$", description="a DNS label")]
 Limit = Annotated[int, Query(ge=1, le=MAX_SYNC_PAGE)]
+NDJSON = "application/x-ndjson"
 
 
 def source(request: Request) -> SyncSource:
@@ -87,9 +89,12 @@ def changes(src: Source, site: Caller, after: Annotated[int, Query(ge=0)], limit
 
 @router.get(
     "/snapshot",
-    response_model=SnapshotPage,
-    responses=s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.MISSING_FIELD, E.UNAVAILABLE),
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {NDJSON: {}}, "description": "a start line, one line per user, an end line"},
+        **s.error_responses(E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE),
+    },
 )
-def snapshot(src: Source, site: Caller, after: str = "", limit: Limit = SYNC_PAGE) -> SnapshotPage:
-    """A page of every user in username order, for a replica's full copy."""
-    return src.snapshot(after, limit)
+def snapshot(src: Source, site: Caller) -> StreamingResponse:
+    """Every user, streamed, for a replica's full copy (recognizer/README.md, sync)."""
+    return StreamingResponse(src.snapshot(), media_type=NDJSON)

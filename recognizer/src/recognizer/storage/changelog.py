@@ -21,7 +21,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -163,18 +163,22 @@ class ChangeLog:
         return n
 
     # -- reading ------------------------------------------------------------------------------
-    def head(self) -> int:
-        last = self.changes.find_one({}, {"_id": 1}, sort=[("_id", DESCENDING)])
-        return int(last["_id"]) if last else self.trimmed_through()
+    def _counter(self) -> tuple[int, int]:
+        """(the last number allocated, the last number trimmed): one read of a tiny collection."""
+        doc = self.meta.find_one({"_id": COUNTER_ID}) or {}
+        return int(doc.get("seq", 0)), int(doc.get("trimmed_through", 0))
 
-    def trimmed_through(self) -> int:
-        doc = self.meta.find_one({"_id": COUNTER_ID}, {"trimmed_through": 1})
-        return int(doc.get("trimmed_through", 0)) if doc else 0
+    def head(self) -> int:
+        """The last number allocated: every change up to it is stored (announced or about to be)."""
+        return self._counter()[0]
 
     def read(self, after: int, limit: int) -> FeedPage:
         """The changes after `after`, in order, up to the first gap that is still within its grace."""
-        if after < self.trimmed_through():
+        head, trimmed_through = self._counter()
+        if after < trimmed_through:
             raise CursorExpired(after)
+        if after >= head:  # the idle poll: nothing new, and no scan of the log
+            return FeedPage(changes=[], next=after, head=head)
         docs = list(self.changes.find({"_id": {"$gt": after}}).sort("_id", ASCENDING).limit(limit))
         changes: list[Change] = []
         expected = after + 1
@@ -185,7 +189,10 @@ class ChangeLog:
             if not doc.get("void"):
                 changes.append(Change(seq=seq, username=str(doc["username"])))
             expected = seq + 1
-        return FeedPage(changes=changes, next=expected - 1, head=self.head())
+        else:  # numbers allocated after the last record: in flight, or a writer that died
+            if len(docs) < limit and expected <= head and self._settle(range(expected, head + 1)):
+                expected = head + 1
+        return FeedPage(changes=changes, next=expected - 1, head=head)
 
     def _settle(self, missing: Iterable[int]) -> bool:
         """True when every missing number is voided now (each was missing for GAP_GRACE_S)."""
@@ -210,10 +217,9 @@ class ChangeLog:
             return {}
         return {str(d["_id"]): d for d in self.users.find({"_id": {"$in": names}})}
 
-    def snapshot(self, after: str, limit: int) -> list[Doc]:
-        """A page of every user, in username (`_id`) order after `after`."""
-        query: Doc = {"_id": {"$gt": after}} if after else {}
-        return list(self.users.find(query).sort("_id", ASCENDING).limit(limit))
+    def every_user(self) -> Iterator[Doc]:
+        """Every user document, in one pass and no order (a sort is a scan and more on FerretDB)."""
+        yield from self.users.find({}, batch_size=500)
 
     def trim(self, retention_s: int) -> int:
         """Drop change records older than the retention; replicas behind them make a full copy."""

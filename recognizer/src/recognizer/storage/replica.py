@@ -3,13 +3,17 @@
 The replicated users live in the same `users` collection the login path reads, so a replica
 decides logins exactly as the home does. What makes applying safe to repeat:
 - every user document carries `seq`, the home's number of the change that wrote that state, and
-  a deleted user leaves a tombstone (`tombstones`, `{_id: username, seq}`); a state or tombstone
-  whose `seq` is not above what is here already changes nothing, so duplicated, replayed and
-  reordered pages are harmless and nothing deleted comes back;
-- a state replaces the user's document whole, in one single-document write (faces included), so a
-  login never sees half a user;
-- the cursor, the last successful sync and the sync lease live in `replica_state`, so a restart
-  resumes where it stopped and every recognizer pod of the site shows the same status.
+  a deleted user leaves a tombstone (`tombstones`, `{_id: username, seq}`); after a full copy,
+  `floor` is the home's head it was taken at, and everything up to it is in the copy. A state or
+  tombstone whose `seq` is not above the user's `seq`, its tombstone and the floor changes
+  nothing, so duplicated, replayed and reordered pages are harmless and nothing deleted comes back;
+- a state replaces the user's document whole (faces included);
+- the cursor, the floor, the last successful sync and the sync lease live in `replica_state`, so
+  a restart resumes where it stopped and every recognizer pod of the site shows the same status.
+
+Writes are shaped for FerretDB/SQLite, where a filtered operation scans the collection: a page is
+applied with a handful of set operations whatever its size (bench/README.md, sync), and a full
+copy is written into `users_copy` and renamed over `users` once complete.
 """
 
 from __future__ import annotations
@@ -20,14 +24,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import DeleteOne, ReplaceOne, UpdateOne
+from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 Doc = dict[str, Any]
-DUPLICATE_KEY = 11000
 STATE_ID, LEASE_ID = "sync", "lease"
+COPY = "users_copy"
 
 
 @dataclass(frozen=True)
@@ -45,23 +49,18 @@ class SyncState:
     synced_at: datetime | None  # the last successful exchange with the home
     offline_since: datetime | None  # the first failed exchange since the last success
     head: int | None  # the home's last seq, as of the last answer
-
-
-def _ignore_duplicates(exc: BulkWriteError) -> None:
-    """A conditional upsert that meets a newer document fails with a duplicate key: that is 'skip'."""
-    others = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
-    if others:
-        raise exc
+    floor: int = 0  # the head the last full copy was taken at
 
 
 class ReplicaStore:
     def __init__(self, db: Database[Doc], users: Collection[Doc], now: Callable[[], datetime]) -> None:
+        self.db = db
         self.users = users
         self.tombstones = db["tombstones"]
         self.state = db["replica_state"]
         self._now = now
 
-    # -- applying -----------------------------------------------------------------------------
+    # -- applying changes ---------------------------------------------------------------------
     def local_seqs(self, usernames: Iterable[str]) -> dict[str, int]:
         """The highest seq applied per username (its document's or its tombstone's)."""
         names = sorted(set(usernames))
@@ -73,39 +72,48 @@ class ReplicaStore:
                 out[str(d["_id"])] = max(out.get(str(d["_id"]), 0), int(d.get("seq", 0)))
         return out
 
-    def apply(self, incoming: Iterable[Incoming]) -> int:
-        """Apply what is newer than what is here; returns how many users changed."""
+    def apply(self, incoming: Iterable[Incoming], *, floor: int = 0) -> int:
+        """Apply what is newer than what is here; returns how many users changed.
+
+        Users first, tombstones second: a crash in between is repaired by applying the same page
+        again (the cursor moves only after a page is applied)."""
         latest: dict[str, Incoming] = {}
         for item in incoming:  # within a page, only each user's newest state counts
             if item.username not in latest or item.seq > latest[item.username].seq:
                 latest[item.username] = item
         have = self.local_seqs(latest)
-        todo = [i for i in latest.values() if i.seq > have.get(i.username, 0)]
-        user_ops: list[Any] = []
-        tomb_ops: list[Any] = []
-        for item in todo:
-            older = {"_id": item.username, "$or": [{"seq": {"$lt": item.seq}}, {"seq": {"$exists": False}}]}
-            if item.doc is None:
-                user_ops.append(DeleteOne(older))
-                tomb_ops.append(UpdateOne({"_id": item.username}, {"$max": {"seq": item.seq}}, upsert=True))
-            else:
-                user_ops.append(ReplaceOne(older, {**item.doc, "_id": item.username, "seq": item.seq}, upsert=True))
-                tomb_ops.append(DeleteOne({"_id": item.username, "seq": {"$lt": item.seq}}))
-        # Tombstones first: a crash in between leaves a deletion recorded (the next page repeats
-        # the user's delete) rather than a deleted user without its tombstone.
-        for coll, ops in ((self.tombstones, tomb_ops), (self.users, user_ops)):
-            if ops:
-                try:
-                    coll.bulk_write(ops, ordered=False)
-                except BulkWriteError as exc:
-                    _ignore_duplicates(exc)
+        todo = [i for i in latest.values() if i.seq > max(floor, have.get(i.username, 0))]
+        if not todo:
+            return 0
+        names = [i.username for i in todo]
+        states = [{**i.doc, "_id": i.username, "seq": i.seq} for i in todo if i.doc is not None]
+        deletions = [{"_id": i.username, "seq": i.seq} for i in todo if i.doc is None]
+        self.users.delete_many({"_id": {"$in": names}})
+        if states:
+            self.users.insert_many(states, ordered=False)
+        self.tombstones.delete_many({"_id": {"$in": names}})
+        if deletions:
+            self.tombstones.insert_many(deletions, ordered=False)
         return len(todo)
 
-    def remove_absent(self, present: set[str], seq: int) -> list[str]:
-        """After a full copy: delete the users the home no longer has (their tombstones were trimmed)."""
-        gone = [str(d["_id"]) for d in self.users.find({}, {"_id": 1}) if str(d["_id"]) not in present]
-        self.apply(Incoming(username=u, seq=seq, doc=None) for u in gone)
-        return gone
+    # -- a full copy --------------------------------------------------------------------------
+    def begin_copy(self) -> None:
+        """Start a full copy: an empty staging collection, and no cursor until it is swapped in."""
+        self.forget_cursor()
+        self.db.drop_collection(COPY)
+
+    def stage(self, docs: list[Doc]) -> None:
+        if docs:
+            self.db[COPY].insert_many(docs, ordered=False)
+
+    def swap_in_copy(self, head: int) -> None:
+        """The complete copy replaces the users at once; tombstones give way to the floor."""
+        copy = self.db[COPY]
+        copy.create_index([("username", ASCENDING)], unique=True, name="username_unique")
+        self.db.drop_collection(self.users.name)  # FerretDB renames only onto a free name
+        copy.rename(self.users.name)
+        self.tombstones.delete_many({})
+        self.state.update_one({"_id": STATE_ID}, {"$set": {"floor": head}}, upsert=True)
 
     def counts(self) -> tuple[int, int]:
         """(users, tombstones) here, for the consistency checks."""
@@ -119,6 +127,7 @@ class ReplicaStore:
             synced_at=d.get("synced_at"),
             offline_since=d.get("offline_since"),
             head=d.get("head"),
+            floor=int(d.get("floor", 0)),
         )
 
     def save_synced(self, cursor: int, head: int) -> None:
@@ -136,7 +145,7 @@ class ReplicaStore:
             )
 
     def forget_cursor(self) -> None:
-        """The home trimmed past the cursor: the next sync is a full copy (the users stay until then)."""
+        """The next sync is a full copy (the users stay until it is complete)."""
         self.state.update_one({"_id": STATE_ID}, {"$set": {"cursor": None}}, upsert=True)
 
     def acquire_lease(self, owner: str, ttl_s: float) -> bool:
@@ -151,3 +160,6 @@ class ReplicaStore:
         except DuplicateKeyError:
             return False
         return True
+
+    def release_lease(self, owner: str) -> None:
+        self.state.delete_one({"_id": LEASE_ID, "owner": owner})

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 
 from recognizer.config import Settings
 from recognizer.errors import ErrorCode, FacefleetError
-from recognizer.sync.wire import ChangesPage, SnapshotPage
+from recognizer.sync.wire import ChangesPage, SnapshotEnd, SnapshotStart, UserState
 
 SEQ_HEADER = "X-Facefleet-Seq"
 TIMEOUT_S = 10.0
@@ -45,22 +47,42 @@ class HomeClient:
             raise HomeUnreachable(f"{type(exc).__name__}: {exc}") from exc
         self.requests += 1
         self.bytes_received += len(r.content)
+        self._check(r, path)
+        return r
+
+    @staticmethod
+    def _check(r: httpx.Response, path: str) -> None:
         if r.status_code == 410:
             raise CursorExpired()
         if r.status_code == 401:
             raise FacefleetError(ErrorCode.UNAUTHORIZED, "The home refused this site's credential (revoked?).")
         if r.status_code != 200:
             raise HomeUnreachable(f"{path} answered {r.status_code}: {r.text[:200]}")
-        return r
 
     def changes(self, after: int, limit: int) -> ChangesPage:
         return ChangesPage.model_validate_json(self._get("/v1/sync/changes", {"after": after, "limit": limit}).content)
 
-    def snapshot(self, after: str, limit: int) -> SnapshotPage:
-        params: dict[str, Any] = {"limit": limit}
-        if after:
-            params["after"] = after
-        return SnapshotPage.model_validate_json(self._get("/v1/sync/snapshot", params).content)
+    def snapshot(self) -> Iterator[SnapshotStart | UserState | SnapshotEnd]:
+        """The home's users, line by line as they arrive; HomeUnreachable if the stream breaks."""
+        try:
+            with self._client.stream("GET", "/v1/sync/snapshot") as r:
+                self.requests += 1
+                if r.status_code != 200:
+                    r.read()
+                    self._check(r, "/v1/sync/snapshot")
+                for line in r.iter_lines():
+                    self.bytes_received += len(line) + 1
+                    if not line:
+                        continue
+                    obj = json.loads(line)
+                    if "head" in obj:
+                        yield SnapshotStart.model_validate(obj)
+                    elif obj.get("end"):
+                        yield SnapshotEnd.model_validate(obj)
+                    else:
+                        yield UserState.model_validate(obj)
+        except httpx.HTTPError as exc:
+            raise HomeUnreachable(f"the snapshot broke off: {type(exc).__name__}: {exc}") from exc
 
     def forward(
         self, method: str, path: str, *, data: dict[str, str] | None = None, files: list[Any] | None = None

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from recognizer.defaults import SITE_PATTERN
 from recognizer.errors import ErrorCode, FacefleetError
 from recognizer.storage import Repository
 from recognizer.storage.changelog import CursorExpired
 from recognizer.storage.mongo import unavailable_on_db_error
-from recognizer.sync.wire import ChangeOut, ChangesPage, SiteCredential, SiteList, SiteOut, SnapshotPage, UserState
+from recognizer.sync.wire import (
+    ChangeOut,
+    ChangesPage,
+    SiteCredential,
+    SiteList,
+    SiteOut,
+    SnapshotEnd,
+    SnapshotStart,
+    UserState,
+)
 
 SITE_RE = re.compile(SITE_PATTERN)
 
@@ -69,8 +79,15 @@ class SyncSource:
         return ChangesPage(changes=out, next=page.next, head=page.head)
 
     @unavailable_on_db_error
-    def snapshot(self, after: str, limit: int) -> SnapshotPage:
-        head = self.repo.changelog.head()  # read first: every change after it is in the feed from it
-        docs = self.repo.changelog.snapshot(after, limit)
-        users = [UserState.from_doc(d) for d in docs]
-        return SnapshotPage(users=users, next=users[-1].username if len(users) == limit else None, head=head)
+    def snapshot(self) -> Iterator[bytes]:
+        """Every user as NDJSON lines between a start line (the head) and an end line (the count).
+
+        The head is read first: a change numbered after it may or may not be in the copy, and the
+        replica applies it from the feed either way; one numbered before it is in the copy, because
+        a change is stored before it is numbered (storage/changelog.py)."""
+        yield SnapshotStart(head=self.repo.changelog.head()).model_dump_json().encode() + b"\n"
+        n = 0
+        for doc in self.repo.changelog.every_user():
+            yield UserState.from_doc(doc).model_dump_json().encode() + b"\n"
+            n += 1
+        yield SnapshotEnd(users=n).model_dump_json().encode() + b"\n"

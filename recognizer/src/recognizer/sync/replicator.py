@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -26,11 +27,14 @@ from recognizer.index import EmbeddingIndex
 from recognizer.storage import Repository
 from recognizer.storage.replica import Incoming, SyncState
 from recognizer.sync.client import CursorExpired, HomeClient, HomeUnreachable
-from recognizer.sync.wire import SiteStatus, UserState
+from recognizer.sync.wire import SiteStatus, SnapshotEnd, SnapshotStart, UserState
 
 log = logging.getLogger(__name__)
 STATUS_CACHE_S = 1.0  # a pod that does not hold the lease re-reads the shared status this often
 RELOAD_EVERY_S = 5.0  # while a long catch-up runs, the 1:N index is rebuilt at most this often
+#: further behind than this, a full copy is cheaper than replaying the changes (bench/README.md, sync).
+COPY_BEYOND_CHANGES = 1000
+STAGE_BATCH = 500
 
 
 def _incoming(user: UserState) -> Incoming:
@@ -53,7 +57,8 @@ class Replicator:
         self.index = index
         self.client = client
         self.page = page
-        self.owner = uuid.uuid4().hex
+        # The host's name: a restarted process takes its lease back at once; another pod waits for it.
+        self.owner = socket.gethostname() or uuid.uuid4().hex
         self._now = now or (lambda: datetime.now(UTC))
         self._state = SyncState(cursor=None, synced_at=None, offline_since=None, head=None)
         self._state_read = 0.0
@@ -77,6 +82,8 @@ class Replicator:
         if self._thread:
             self._thread.join(timeout=15)
             REGISTRY.unregister(self._collector)
+            with contextlib.suppress(Exception):
+                self.repo.replica.release_lease(self.owner)
         self.client.close()
 
     def _run(self) -> None:
@@ -121,14 +128,18 @@ class Replicator:
             page = self.client.changes(state.cursor, self.page)
         except CursorExpired:
             log.warning("the home trimmed past the cursor: full copy", extra={"fields": {"cursor": state.cursor}})
-            self.repo.replica.forget_cursor()
-            return True
+            self.full_copy()
+            return False
+        if page.head - state.cursor > COPY_BEYOND_CHANGES:
+            log.info("far behind the home: full copy", extra={"fields": {"behind": page.head - state.cursor}})
+            self.full_copy()
+            return False
         items = [
             _incoming(c.user) if c.user is not None else Incoming(username=c.username, seq=c.seq, doc=None)
             for c in page.changes
         ]
-        changed = self.repo.replica.apply(items)
-        more = len(page.changes) >= self.page or page.next < page.head and page.next > state.cursor
+        changed = self.repo.replica.apply(items, floor=state.floor)
+        more = page.next > state.cursor and page.next < page.head
         if changed:
             self.applied += changed
             self._users_changed(final=not more)
@@ -137,35 +148,35 @@ class Replicator:
         return more
 
     def full_copy(self) -> None:
-        """Copy every user from the home's snapshot into the live replica, then drop the ones it lacks."""
+        """Copy every user from the home into a staging collection, then swap it in whole."""
         start = time.perf_counter()
-        after, head, changed = "", None, 0
-        present: set[str] = set()
-        while True:
-            page = self.client.snapshot(after, self.page)
-            head = page.head if head is None else head
-            changed += self.repo.replica.apply(_incoming(u) for u in page.users)
-            present.update(u.username for u in page.users)
-            if page.next is None:
-                break
-            after = page.next
-        assert head is not None
-        removed = self.repo.replica.remove_absent(present, head)
-        self.applied += changed + len(removed)
+        store = self.repo.replica
+        store.begin_copy()  # a crash from here on means a new copy on restart
+        head: int | None = None
+        batch: list[dict[str, object]] = []
+        copied, complete = 0, False
+        for item in self.client.snapshot():
+            if isinstance(item, SnapshotStart):
+                head = item.head
+            elif isinstance(item, SnapshotEnd):
+                complete = item.users == copied
+            else:
+                batch.append(item.to_doc())
+                copied += 1
+                if len(batch) >= STAGE_BATCH:
+                    store.stage(batch)
+                    batch = []
+        if head is None or not complete:
+            raise HomeUnreachable("the home's snapshot ended early; the copy starts over")
+        store.stage(batch)
+        store.swap_in_copy(head)
+        self.applied += copied
         self._users_changed(final=True)
-        self.repo.replica.save_synced(head, head)
-        self._state = self.repo.replica.load_state()
+        store.save_synced(head, head)
+        self._state = store.load_state()
         log.info(
             "full copy done",
-            extra={
-                "fields": {
-                    "users": len(present),
-                    "changed": changed,
-                    "removed": len(removed),
-                    "head": head,
-                    "seconds": round(time.perf_counter() - start, 2),
-                }
-            },
+            extra={"fields": {"users": copied, "head": head, "seconds": round(time.perf_counter() - start, 2)}},
         )
 
     def _users_changed(self, *, final: bool) -> None:

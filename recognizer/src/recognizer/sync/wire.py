@@ -69,10 +69,17 @@ class ChangesPage(BaseModel):
     head: int = Field(description="the last seq the home has committed")
 
 
-class SnapshotPage(BaseModel):
-    users: list[UserState]
-    next: str | None = Field(description="`after` of the next page; null on the last")
-    head: int = Field(description="the last seq the home had committed when this page was read")
+class SnapshotStart(BaseModel):
+    """The first line of GET /v1/sync/snapshot (NDJSON); user objects follow, one per line."""
+
+    head: int = Field(description="the home's head when the copy began: continue with changes after it")
+
+
+class SnapshotEnd(BaseModel):
+    """The last line: without it the copy was cut short and counts for nothing."""
+
+    end: bool = True
+    users: int = Field(description="how many user lines came before")
 
 
 class SiteCredential(BaseModel):

@@ -102,6 +102,10 @@ class FleetSites:
     def edge_users(self) -> dict[str, dict[str, Any]]:
         return users_of(self.edge_db, self.edge.db_name)
 
+    def edge_count(self, collection: str = "users") -> int:
+        with self.edge_db.client() as c:
+            return int(c[self.edge.db_name][collection].count_documents({}))
+
     def wait_synced(self, timeout_s: float = 20.0) -> None:
         """Until the replica holds exactly the home's users (the feed is eventually consistent)."""
         deadline = time.monotonic() + timeout_s
