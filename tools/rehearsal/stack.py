@@ -115,8 +115,9 @@ def _tls_files(folder: Path, host: str) -> None:
     )
 
 
-def prepare_downstream(stack: Stack, spec: ClusterSpec) -> None:
-    """Nodes, k3s stand-ins, node labels and taints and the Secrets, the last two by the guide."""
+def prepare_downstream(stack: Stack, spec: ClusterSpec, embedding_key: str) -> None:
+    """Nodes, k3s stand-ins, node labels and taints and the Secrets, the last two by the guide
+    (embedding_key: the fleet-wide one the guide's block reads, the same for every cluster)."""
     plane, kube = stack.planes[spec.name], stack.kubes[spec.name]
     plane.add_nodes(EDGE_NODES if spec is EDGE else CLOUD_NODES)
     _k3s_standins(kube, "local-path" if spec is EDGE else "standard")
@@ -124,7 +125,7 @@ def prepare_downstream(stack: Stack, spec: ClusterSpec) -> None:
         guide.run("3", spec.kubeconfig, spec.folder, {"<node>": node})
     with tempfile.TemporaryDirectory() as tmp:
         _tls_files(Path(tmp), PUBLIC_HOST[spec.name])
-        guide.run("4", spec.kubeconfig, Path(tmp))
+        guide.run("4", spec.kubeconfig, Path(tmp), variables={"EMBEDDING_KEY": embedding_key})
     if spec.name != HOME:
         # A replica's facefleet-sync, made by the guide's command. The home would issue the
         # credential (PUT /v1/sync/sites/<site>), but no container runs here: a made-up one in the
@@ -171,8 +172,9 @@ def up() -> Stack:
     fleet.install_system_objects(mgmt)
     fleet.start_controller()
     procs.start("gitjob-runner", [sys.executable, "-m", "tools.rehearsal.jobrunner"], cwd=ROOT)
+    embedding_key = secrets.token_hex(32)  # one per fleet, as the guide makes it
     for spec in DOWNSTREAM:
-        prepare_downstream(stack, spec)
+        prepare_downstream(stack, spec, embedding_key)
     values = fleet.registration_values(mgmt)
     for spec in DOWNSTREAM:
         fleet.create_cluster(mgmt, spec)
