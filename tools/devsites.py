@@ -13,7 +13,7 @@ What this module decides:
   generated once for the edge alone, so a token from one site is no token at the other;
 - the edge's site credential: issued by the home (`PUT /v1/sync/sites/edge-1`, API key) on first use
   and kept with the edge's token secret in .secrets/edge-1.env (mode 0600, ignored by git), so a
-  restart reuses it. When the home answers 401 to it (its database was reset, or someone revoked the
+  restart reuses it. When the home no longer accepts it (its database was reset, or someone revoked the
   site), a new one is issued: this is a development stack, and its operator is the one restarting it.
 """
 
@@ -114,16 +114,28 @@ def _no_sync_routes(home_url: str) -> HomeRefused:
     )
 
 
-def credential_works(home_url: str, credential: str) -> bool:
-    """Does the home accept this credential? One read of the smallest snapshot page, which changes
-    nothing at the home (unlike a changes request, whose cursor the home records)."""
-    status, body = _call("GET", f"{home_url}/v1/sync/snapshot?limit=1", {"Authorization": f"Bearer {credential}"})
-    if status == 200:
+def credential_works(home_url: str, api_key: str, credential: str) -> bool:
+    """Does the home accept this credential? False at once when the home does not list the site or
+    has revoked it; else one request of at most one change, from the cursor the home last saw the
+    site at (its record of the site moves by that one change at most, until the edge's first poll).
+    A snapshot would prove it as well, but it streams every user."""
+    status, body = _call("GET", f"{home_url}/v1/sync/sites", {"X-API-Key": api_key})
+    if status == 404:
+        raise _no_sync_routes(home_url)
+    if status != 200:
+        raise HomeRefused(f"the home answered {status} to GET /v1/sync/sites: {body.get('detail', body)}")
+    sites = body.get("sites")
+    listed = sites if isinstance(sites, list) else []
+    record = next((s for s in listed if isinstance(s, dict) and s.get("site") == EDGE_SITE), None)
+    if record is None or record.get("revoked_at"):
+        return False
+    after = record.get("cursor") or 0
+    bearer = {"Authorization": f"Bearer {credential}"}
+    status, body = _call("GET", f"{home_url}/v1/sync/changes?after={after}&limit=1", bearer)
+    if status in (200, 410):  # 410 cursor_expired: authenticated, only the cursor is too old
         return True
     if status == 401:
         return False
-    if status == 404:
-        raise _no_sync_routes(home_url)
     raise HomeRefused(f"the home answered {status} to the edge's credential check: {body.get('detail', body)}")
 
 
@@ -143,7 +155,7 @@ def sync_credential(home_url: str, api_key: str, path: Path, say: Callable[[str]
     saved = read_edge_file(path)
     credential = saved.get("FACEFLEET_SYNC_CREDENTIAL", "")
     if credential.startswith(f"ffs1.{EDGE_SITE}."):
-        if credential_works(home_url, credential):
+        if credential_works(home_url, api_key, credential):
             say(f"{EDGE_SITE}: reusing its site credential from {path}")
             return credential
         say(f"{EDGE_SITE}: the home no longer accepts the saved credential (reset or revoked); issuing a new one")
