@@ -139,8 +139,8 @@ def render(site: SiteStatus | None, age_s: float) -> None:
         return
     banner = describe(site, age_s, _browser_timezone())
     if banner.level == "error":
-        st.error(banner.text, icon="⛔")
+        st.error(banner.text, icon=":material/block:")  # Streamlit's own icon font: no emoji font needed
     elif banner.level == "warning":
-        st.warning(banner.text, icon="📡")
+        st.warning(banner.text, icon=":material/cloud_off:")
     else:
         st.caption(banner.text)
