@@ -134,7 +134,10 @@ def test_openapi_documents_every_route_and_error(api):
         ("/v1/sync/sites", "get"): {200, 401, 404, 503},
         ("/v1/sync/sites/{site}", "delete"): {204, 401, 404, 422, 503},
         ("/v1/sync/changes", "get"): {200, 401, 404, 410, 422, 503},
-        ("/v1/sync/snapshot", "get"): {200, 401, 404, 422, 503},
+        ("/v1/sync/snapshot", "get"): {200, 401, 404, 503},
+        ("/v1/sync/users", "post"): {201, 401, 404, 409, 413, 422, 503},
+        ("/v1/sync/users/{username}/faces", "post"): {200, 401, 404, 413, 422, 503},
+        ("/v1/sync/users/{username}", "delete"): {204, 401, 404, 422, 503},
     }
     for (path, method), statuses in expected.items():
         responses = doc["paths"][path][method]["responses"]

@@ -235,6 +235,12 @@ class Settings(BaseSettings):
     sync_wait_s: float = _setting(
         5.0, "after a forwarded write, a replica waits at most this long to pull that change before answering", ge=0
     )
+    sync_copy_beyond: int = _setting(
+        defaults.SYNC_COPY_BEYOND,
+        "a replica further behind the home than this many changes makes a full copy instead of replaying them "
+        '(faster on FerretDB: bench/README.md, "Fleet-wide users")',
+        ge=0,
+    )
     replica_max_staleness_s: int = _setting(
         defaults.REPLICA_MAX_STALENESS_S,
         shown=f"`{defaults.REPLICA_MAX_STALENESS_S}` (24 h)",

@@ -47,6 +47,7 @@ SITE_PATTERN = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 SYNC_PAGE = 500
 MAX_SYNC_PAGE = 1000
 SYNC_INTERVAL_S = 2.0
+SYNC_COPY_BEYOND = 1000
 #: 24 h: a replica cut off from its home keeps letting its people in for a day (README, "Staleness bound").
 REPLICA_MAX_STALENESS_S = 24 * 3600
 SYNC_RETENTION_S = 30 * 24 * 3600

@@ -150,6 +150,12 @@ def test_the_sync_routes_need_a_valid_site_credential(fleet, home, edge) -> None
     assert_error(home.put("/v1/sync/sites/edge-9"), 401, "unauthorized")
     assert_error(home.put("/v1/sync/sites/Not_A_Label", headers=fleet.home.headers), 422, "missing_field")
     assert_error(home.delete("/v1/sync/sites/never-issued", headers=fleet.home.headers), 404, "not_found")
+    # The credential opens the sync routes only, never the user-admin API.
+    files = [("images", ("a.jpg", img("astronaut")))]
+    assert_error(home.post("/v1/users", headers=good, data={"username": "x-y-z"}, files=files), 401, "unauthorized")
+    assert_error(home.delete("/v1/users/anyone", headers=good), 401, "unauthorized")
+    assert_error(home.delete("/v1/sync/users/anyone"), 401, "unauthorized")
+    assert_error(home.delete("/v1/sync/users/anyone", headers=good), 404, "not_found")
     # A replica serves no sync routes of its own.
     assert_error(edge.get("/v1/sync/changes", params={"after": 0}, headers=good), 404, "not_found")
     sites = home.get("/v1/sync/sites", headers=fleet.home.headers).json()["sites"]

@@ -79,7 +79,7 @@ def body_limit_for(settings: Settings) -> Callable[[str], int]:
             return per + slack
         if path == "/v1/compare":
             return 2 * per + slack
-        if path.startswith("/v1/users"):
+        if path.startswith(("/v1/users", "/v1/sync/users")):
             return settings.request_body_limit
         return slack
 

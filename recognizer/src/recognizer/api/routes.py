@@ -55,22 +55,7 @@ def require_api_key(request: Request, key: Annotated[str | None, Depends(api_key
         raise FacefleetError(E.UNAUTHORIZED, "A valid X-API-Key header is required.")
 
 
-def require_writer(
-    request: Request,
-    key: Annotated[str | None, Depends(api_key_header)],
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> None:
-    """The user write routes: the API key, or at the home a replica's site credential (a forwarded write)."""
-    if _api_key_ok(request, key):
-        return
-    src = runtime(request).sync_source
-    if creds is not None and src is not None:
-        src.authenticate(creds.credentials)
-        return
-    raise FacefleetError(E.UNAUTHORIZED, "A valid X-API-Key header is required.")
-
-
-def _seq_header(response: Response, seq: int) -> None:
+def seq_header(response: Response, seq: int) -> None:
     """The change this write committed, so a replica that forwarded it can wait until it has pulled it."""
     response.headers[SEQ_HEADER] = str(seq)
 
@@ -89,7 +74,7 @@ def bearer_token(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(b
     return creds.credentials if creds else None
 
 
-def _read(upload: UploadFile) -> bytes:
+def read_upload(upload: UploadFile) -> bytes:
     return upload.file.read()
 
 
@@ -146,7 +131,7 @@ async def metrics() -> Response:
     status_code=201,
     response_model=s.UserFaces,
     tags=["users"],
-    dependencies=[Depends(require_writer)],
+    dependencies=[Depends(require_api_key)],
     responses=s.error_responses(
         *IMAGE_ERRORS, E.INVALID_USERNAME, E.UNAUTHORIZED, E.USER_EXISTS, E.UNAVAILABLE, E.HOME_UNREACHABLE
     ),
@@ -159,13 +144,13 @@ def enrol(
     consent: Annotated[bool, Form(description="the person agreed to biometric enrolment")] = True,
 ) -> s.UserFaces | Response:
     """Enrol a user with one or more faces; all or nothing. A replica forwards it to the home."""
-    uploads = [_read(f) for f in images]
+    uploads = [read_upload(f) for f in images]
     forwarder = runtime(request).forwarder
     if forwarder is not None:
         data = {"username": username, "consent": "true" if consent else "false"}
-        return _passed_on(forwarder.send("POST", "/v1/users", data=data, files=_files("images", uploads)))
+        return _passed_on(forwarder.send("POST", "/v1/sync/users", data=data, files=_files("images", uploads)))
     user = service(request).enrol(username, uploads, consent=consent)
-    _seq_header(response, user.seq)
+    seq_header(response, user.seq)
     return s.UserFaces(username=user.username, faces=user.faces)
 
 
@@ -173,7 +158,7 @@ def enrol(
     "/v1/users/{username}/faces",
     response_model=s.UserFaces,
     tags=["users"],
-    dependencies=[Depends(require_writer)],
+    dependencies=[Depends(require_api_key)],
     responses=s.error_responses(
         *IMAGE_ERRORS, E.INVALID_USERNAME, E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE, E.HOME_UNREACHABLE
     ),
@@ -185,12 +170,12 @@ def add_faces(
     images: Annotated[list[UploadFile], File(description="one or more photos")],
 ) -> s.UserFaces | Response:
     """Add faces to an enrolled user; all or nothing. A replica forwards it to the home."""
-    uploads = [_read(f) for f in images]
+    uploads = [read_upload(f) for f in images]
     forwarder = runtime(request).forwarder
     if forwarder is not None:
-        return _passed_on(forwarder.send("POST", f"/v1/users/{username}/faces", files=_files("images", uploads)))
+        return _passed_on(forwarder.send("POST", f"/v1/sync/users/{username}/faces", files=_files("images", uploads)))
     user = service(request).add_faces(username, uploads)
-    _seq_header(response, user.seq)
+    seq_header(response, user.seq)
     return s.UserFaces(username=user.username, faces=user.faces)
 
 
@@ -222,14 +207,14 @@ def get_user(request: Request, username: Username) -> s.User:
     status_code=204,
     response_class=Response,
     tags=["users"],
-    dependencies=[Depends(require_writer)],
+    dependencies=[Depends(require_api_key)],
     responses=s.error_responses(E.INVALID_USERNAME, E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE, E.HOME_UNREACHABLE),
 )
 def delete_user(request: Request, username: Username) -> Response:
     """Delete the user and every embedding, at every site. A replica forwards it to the home."""
     forwarder = runtime(request).forwarder
     if forwarder is not None:
-        return _passed_on(forwarder.send("DELETE", f"/v1/users/{username}"))
+        return _passed_on(forwarder.send("DELETE", f"/v1/sync/users/{username}"))
     seq = service(request).delete_user(username)
     return Response(status_code=204, headers={SEQ_HEADER: str(seq)})
 
@@ -253,7 +238,7 @@ def login(
     """Log in with a face: 200 with a token, 401 no_match (also for an unknown user), 429 locked_out.
 
     With a username this is 1:1 verify, without one 1:N identify."""
-    recognizer, probe = service(request), _read(image)
+    recognizer, probe = service(request), read_upload(image)
     if username:
         r = recognizer.verify(probe, username)
     else:
@@ -268,7 +253,7 @@ def compare(
     request: Request, image_a: Annotated[UploadFile, File()], image_b: Annotated[UploadFile, File()]
 ) -> s.CompareOk:
     """Distance between the faces of two images, with the login decision rule."""
-    c = service(request).compare(_read(image_a), _read(image_b))
+    c = service(request).compare(read_upload(image_a), read_upload(image_b))
     return s.CompareOk(distance=c.distance, threshold=c.threshold, match=c.match)
 
 
@@ -320,7 +305,7 @@ def delete_me(request: Request, token: Annotated[str | None, Depends(bearer_toke
     forwarder = runtime(request).forwarder
     if forwarder is not None:
         claims = service(request).me(token)
-        return _passed_on(forwarder.send("DELETE", f"/v1/users/{claims.username}"))
+        return _passed_on(forwarder.send("DELETE", f"/v1/sync/users/{claims.username}"))
     seq = service(request).delete_me(token)
     return Response(status_code=204, headers={SEQ_HEADER: str(seq)})
 

@@ -1,20 +1,34 @@
-"""The home's sync routes (recognizer/README.md, "Fleet-wide users"): sites, changes, snapshot.
+"""The home's sync routes (recognizer/README.md, "Fleet-wide users"): sites, changes, snapshot,
+and the user writes that replicas forward.
 
-A replica answers every one of them 404 not_found: it has no replicas of its own.
+They all live under /v1/sync/, the one prefix the home's ingress routes to the recognizer, so the
+user-admin API (API key) never has to be public. A replica answers every one of them 404
+not_found: it has no replicas of its own.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
 from recognizer.api import schemas as s
-from recognizer.api.routes import bearer_token, require_api_key, runtime
+from recognizer.api.routes import (
+    IMAGE_ERRORS,
+    USERNAME_FIELD,
+    Username,
+    bearer_token,
+    read_upload,
+    require_api_key,
+    runtime,
+    seq_header,
+    service,
+)
 from recognizer.defaults import MAX_SYNC_PAGE, SITE_PATTERN, SYNC_PAGE
 from recognizer.errors import ErrorCode as E
 from recognizer.errors import FacefleetError
+from recognizer.sync.client import SEQ_HEADER
 from recognizer.sync.home import SyncSource
 from recognizer.sync.wire import ChangesPage, SiteCredential, SiteList
 
@@ -98,3 +112,49 @@ def changes(src: Source, site: Caller, after: Annotated[int, Query(ge=0)], limit
 def snapshot(src: Source, site: Caller) -> StreamingResponse:
     """Every user, streamed, for a replica's full copy (recognizer/README.md, sync)."""
     return StreamingResponse(src.snapshot(), media_type=NDJSON)
+
+
+# -- user writes forwarded by a replica (site credential) --------------------------------------------
+FORWARDED_ERRORS = (*IMAGE_ERRORS, E.INVALID_USERNAME, E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE)
+
+
+@router.post(
+    "/users",
+    status_code=201,
+    response_model=s.UserFaces,
+    responses=s.error_responses(*FORWARDED_ERRORS, E.USER_EXISTS),
+)
+def forwarded_enrol(
+    request: Request,
+    response: Response,
+    site: Caller,
+    username: Annotated[str, Form(pattern=USERNAME_FIELD)],
+    images: Annotated[list[UploadFile], File()],
+    consent: Annotated[bool, Form()] = True,
+) -> s.UserFaces:
+    """POST /v1/users, as a replica forwards it; answered with the header X-Facefleet-Seq."""
+    user = service(request).enrol(username, [read_upload(f) for f in images], consent=consent)
+    seq_header(response, user.seq)
+    return s.UserFaces(username=user.username, faces=user.faces)
+
+
+@router.post("/users/{username}/faces", response_model=s.UserFaces, responses=s.error_responses(*FORWARDED_ERRORS))
+def forwarded_add_faces(
+    request: Request, response: Response, site: Caller, username: Username, images: Annotated[list[UploadFile], File()]
+) -> s.UserFaces:
+    """POST /v1/users/{username}/faces, as a replica forwards it."""
+    user = service(request).add_faces(username, [read_upload(f) for f in images])
+    seq_header(response, user.seq)
+    return s.UserFaces(username=user.username, faces=user.faces)
+
+
+@router.delete(
+    "/users/{username}",
+    status_code=204,
+    response_class=Response,
+    responses=s.error_responses(E.INVALID_USERNAME, E.UNAUTHORIZED, E.NOT_FOUND, E.UNAVAILABLE),
+)
+def forwarded_delete(request: Request, site: Caller, username: Username) -> Response:
+    """DELETE /v1/users/{username} (and a token holder's DELETE /v1/me), as a replica forwards it."""
+    seq = service(request).delete_user(username)
+    return Response(status_code=204, headers={SEQ_HEADER: str(seq)})

@@ -32,8 +32,6 @@ from recognizer.sync.wire import SiteStatus, SnapshotEnd, SnapshotStart, UserSta
 log = logging.getLogger(__name__)
 STATUS_CACHE_S = 1.0  # a pod that does not hold the lease re-reads the shared status this often
 RELOAD_EVERY_S = 5.0  # while a long catch-up runs, the 1:N index is rebuilt at most this often
-#: further behind than this, a full copy is cheaper than replaying the changes (bench/README.md, sync).
-COPY_BEYOND_CHANGES = 1000
 STAGE_BATCH = 500
 
 
@@ -130,7 +128,7 @@ class Replicator:
             log.warning("the home trimmed past the cursor: full copy", extra={"fields": {"cursor": state.cursor}})
             self.full_copy()
             return False
-        if page.head - state.cursor > COPY_BEYOND_CHANGES:
+        if page.head - state.cursor > self.settings.sync_copy_beyond:
             log.info("far behind the home: full copy", extra={"fields": {"behind": page.head - state.cursor}})
             self.full_copy()
             return False
