@@ -6,7 +6,7 @@
 #   make bench-identify BENCH_ARGS="--http-sizes 1000,10000"
 BENCH_NICE ?= nice -n 10
 BENCH_ARGS ?=
-BENCH_SUITES := engine login_latency identify load memory accuracy enrolment_accuracy
+BENCH_SUITES := engine login_latency identify load memory accuracy enrolment_accuracy sync
 
 .PHONY: bench bench-report $(addprefix bench-,$(BENCH_SUITES)) bench-latency
 bench: venv weights database ## run every benchmark suite one after another (bench/README.md says how long), refresh bench/README.md
@@ -42,6 +42,9 @@ bench-load: venv weights database ## concurrent HTTP logins: throughput, p50/p99
 
 bench-memory: venv weights database ## peak RSS of the recognizer and the ui under load
 	$(BENCH_NICE) $(PY) -m bench.memory $(BENCH_ARGS)
+
+bench-sync: venv weights database ## fleet-wide users: propagation home -> replica, catch-up after an outage (replay vs copy), idle cost
+	$(BENCH_NICE) $(PY) -m bench.sync $(BENCH_ARGS)
 
 bench-report: ## rewrite the results tables in bench/README.md from bench/results/*.json
 	$(PY) -m bench.report

@@ -27,6 +27,7 @@ SUITES = {
     "identify": ("index", "http", "deepface_find", "synthesis"),
     "load": ("levels", "single_request_rate_per_s", "errors_total", "memory"),
     "memory": ("under_load", "idle_mib", "recognizer_peak_mb"),
+    "sync": ("propagation", "idle", "catch_up", "consistency"),
 }
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
