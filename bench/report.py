@@ -334,9 +334,46 @@ def enrolment_table(ea) -> list[str]:
     return rows
 
 
+def sync_table(sy) -> list[str]:
+    pr, idle = sy["propagation"], sy["idle"]
+    rows = ["| fleet-wide users | result | goal |", "|---|---|---|"]
+    rows.append(
+        f"| propagation, home commit -> first login at the replica (n={pr['n']}) | p50 {pr['p50_s']} s, "
+        f"p95 {pr['p95_s']} s ({pr['p95_over_interval']}x the {pr['poll_interval_s']:g} s poll interval) | "
+        f"p95 <= {pr['goal_p95_s']:g} s {status(pr['p95_s'] <= pr['goal_p95_s'])} |"
+    )
+    rows.append(
+        f"| idle cost, no changes | {idle['requests_per_min']} requests/min, {idle['bytes_received_per_min']:.0f} "
+        f"bytes/min received ({idle['bytes_per_request']} bytes per answer) | one small request per poll |"
+    )
+    rows += [
+        "",
+        "| changes while offline | replay the changes | full copy | replay / copy | chosen |",
+        "|---|---|---|---|---|",
+    ]
+    for row in sy["catch_up"]:
+        r, c = row["replay"], row["copy"]
+        rows.append(
+            f"| {row['changes']} (then {c['users_after']} users) | "
+            f"{r['seconds']} s, {r['bytes_received'] / 1e6:.2f} MB | "
+            f"{c['seconds']} s, {c['bytes_received'] / 1e6:.2f} MB | {row['replay_over_copy']}x | {row['chosen']} |"
+        )
+    ok = all(ch["consistent"] for ch in sy["consistency"])
+    rows += [
+        "",
+        f"Consistency after each of {len(sy['consistency'])} phases (replica vs home, byte for byte): "
+        + (
+            "every phase equal, nothing missing, extra, different or resurrected."
+            if ok
+            else "DIFFERENCES: see sync.json."
+        ),
+    ]
+    return rows
+
+
 def render(results: Path = RESULTS) -> str:
     acc, lat, ide, lod, mem = (load(n, results) for n in ("accuracy", "login_latency", "identify", "load", "memory"))
-    eng, ea = load("engine", results), load("enrolment_accuracy", results)
+    eng, ea, sy = load("engine", results), load("enrolment_accuracy", results), load("sync", results)
     out = ["### Headline", ""] + headline(acc, lat, ide, lod, mem) + [""]
     for title, d, fn, png in (
         ("Login latency", lat, latency_table, "login_latency.png"),
@@ -346,12 +383,13 @@ def render(results: Path = RESULTS) -> str:
         ("Memory", mem, memory_table, "memory.png"),
         ("Embedding engine", eng, engine_table, "engine.png"),
         ("Enrolment accuracy (enrol 3, log in with another)", ea, enrolment_table, "enrolment_accuracy.png"),
+        ("Fleet-wide users (home -> replica sync)", sy, sync_table, None),
     ):
         out += [f"### {title}", ""]
         if d is None:
             out += ["(not run yet)", ""]
             continue
-        out += fn(d) + ["", f"![{title}](results/{png})", "", provenance(d), ""]
+        out += fn(d) + ([""] + [f"![{title}](results/{png})"] if png else []) + ["", provenance(d), ""]
     return "\n".join(out)
 
 
