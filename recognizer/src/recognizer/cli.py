@@ -113,6 +113,13 @@ def cmd_rekey(settings: Settings, out: TextIO) -> int:
     except ConfigError as exc:
         print(f"recognizer rekey: {exc}", file=sys.stderr)
         return 2
+    if settings.is_replica:
+        print(
+            "recognizer rekey: this recognizer is a replica (FACEFLEET_HOME_URL is set); run rekey at the home: "
+            "the re-encrypted users reach every replica from there",
+            file=sys.stderr,
+        )
+        return 2
     repo = wiring.repository(settings)
     try:
         report = repo.rekey_users()

@@ -6,8 +6,11 @@ faces equal the home's, byte for byte, nothing lost and nothing deleted come bac
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -333,3 +336,32 @@ def test_a_first_copy_of_10000_users_survives_a_crash_midway(tmp_path: Path) -> 
         assert fleet.edge_count() == n
         fleet.wait_synced(timeout_s=30)
         print(f"first copy of {n} users after a crash: {seconds:.1f} s")
+
+
+def _rekey(rec) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "recognizer", "rekey"]
+    return subprocess.run(cmd, env=rec.process_env(), cwd=rec.workdir, capture_output=True, text=True, timeout=120)
+
+
+def test_a_fleet_wide_key_rotation_with_rekey_at_the_home(tmp_path: Path) -> None:
+    """New key everywhere (the old one as previous), rekey at the home only, then the old key goes."""
+    old, new = "old-fleet-key-0123456789", "new-fleet-key-0123456789"
+    key = {"FACEFLEET_EMBEDDING_KEY": old}
+    with FleetSites.start(tmp_path, home_env=key, edge_env=key) as fleet, fleet.edge.client() as edge:
+        name = new_username("alice")
+        with fleet.home.client() as home:
+            assert enrol(home, fleet.home, name, "astronaut").status_code == 201
+        fleet.wait_synced()
+        for rec in (fleet.home, fleet.edge):
+            rec.env.update({"FACEFLEET_EMBEDDING_KEY": new, "FACEFLEET_EMBEDDING_KEY_PREVIOUS": old})
+            rec.restart()
+        refused = _rekey(fleet.edge)
+        assert refused.returncode == 2 and "run rekey at the home" in refused.stderr
+        done = _rekey(fleet.home)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout.splitlines()[-1])["rekeyed"] == 1
+        fleet.wait_synced()  # the re-encrypted blob travelled as it is
+        del fleet.edge.env["FACEFLEET_EMBEDDING_KEY_PREVIOUS"]
+        fleet.edge.restart()
+        assert login(edge, "astronaut2", name).status_code == 200
+        fleet.wait_synced()
