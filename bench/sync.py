@@ -197,6 +197,7 @@ def main() -> None:
         "sync",
         {
             "tiny": args.tiny,
+            "plots": [],
             "propagation": prop,
             "idle": idle,
             "catch_up": rows,

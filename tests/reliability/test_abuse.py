@@ -23,7 +23,14 @@ from recognizer.tokens import TokenIssuer
 # The lock outlasts slow waves; the identify window holds 3 failures even when a login takes seconds.
 LOCK_S, IDENTIFY_FAILURES, IDENTIFY_WINDOW_S, TTL_S = 120, 3, 20, 3
 #: routes anyone may call; every other route in the OpenAPI document must declare a security scheme.
-PUBLIC = {("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"), ("post", "/v1/login"), ("post", "/v1/compare")}
+PUBLIC = {
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/v1/site"),  # which site this is and how fresh its copy of the users is: no secret in it
+    ("post", "/v1/login"),
+    ("post", "/v1/compare"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +206,7 @@ def test_forged_tokens_are_refused_on_every_bearer_route(rec, spec):
 # -- API key -------------------------------------------------------------------------------------
 def _request_for(method: str, path: str, username: str) -> dict:
     """A request that would succeed with the right key (path parameters filled, multipart body)."""
-    kw: dict = {"method": method.upper(), "url": path.replace("{username}", username)}
+    kw: dict = {"method": method.upper(), "url": path.replace("{username}", username).replace("{site}", "edge-abuse")}
     if method == "post":
         kw["files"] = [("images", ("a.jpg", img("astronaut2")))]
         if "{username}" not in path:

@@ -109,6 +109,8 @@ class Runtime:
         self.index.start()
         if self.replicator is not None:
             self.replicator.start()
+        if self.sync_source is not None:
+            self._quietly("announcing users older than the change log", self.repo.announce_unstamped)
         last_purge = -PURGE_EVERY_S
         while not self._stop.is_set():
             if time.monotonic() - last_purge >= PURGE_EVERY_S:

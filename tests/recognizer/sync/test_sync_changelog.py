@@ -131,9 +131,9 @@ def test_users_older_than_the_log_are_announced(home: Repository) -> None:
     """A home upgraded from a version without the log: its users get numbers on the first repair."""
     home.create_user("alice", _emb(), model=MODEL, consent=True)
     home.users.update_one({"_id": "alice"}, {"$unset": {"seq": ""}})
-    assert home.repair_changes() == 1
+    assert home.announce_unstamped() == 1
     assert home.users.find_one({"_id": "alice"})["seq"] == 2
-    assert home.repair_changes() == 0
+    assert home.announce_unstamped() == 0
 
 
 def test_trimmed_changes_expire_older_cursors(home: Repository) -> None:

@@ -209,8 +209,13 @@ class Repository:
 
     @unavailable_on_db_error
     def repair_changes(self) -> int:
-        """Announce user writes whose writer died before announcing them, and users older than the log."""
-        return self.changelog.repair() + self.changelog.announce_unstamped()
+        """Announce user writes whose writer died before announcing them (a small collection: every 30 s)."""
+        return self.changelog.repair()
+
+    @unavailable_on_db_error
+    def announce_unstamped(self) -> int:
+        """Announce the users stored before the change log existed (a scan of the users: once at start)."""
+        return self.changelog.announce_unstamped()
 
     # -- revoked tokens ---------------------------------------------------------------------
     @unavailable_on_db_error
