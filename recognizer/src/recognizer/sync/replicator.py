@@ -198,7 +198,10 @@ class Replicator:
         st = self.state()
         lag = None if st.synced_at is None else max(0.0, (self._now() - st.synced_at).total_seconds())
         behind = None if st.head is None or st.cursor is None else max(0, st.head - st.cursor)
-        stale = st.cursor is None or lag is None or lag > self.settings.replica_max_staleness_s
+        # Stale by the age of the last successful sync, not by the cursor: a re-copy (the cursor is dropped
+        # while it runs) keeps serving the users it has, within the bound; only a replica that never
+        # completed a copy has nothing to serve.
+        stale = lag is None or lag > self.settings.replica_max_staleness_s
         return SiteStatus(
             site=self.settings.site,
             role="replica",
@@ -215,7 +218,7 @@ class Replicator:
         s = self.status()
         if not s.stale:
             return
-        if s.last_sync_at is None or self.state().cursor is None:
+        if s.last_sync_at is None:
             raise FacefleetError(
                 ErrorCode.REPLICA_STALE,
                 "This site has not finished its first copy of the users from the home yet; try again shortly.",
