@@ -44,6 +44,7 @@ from recognizer.storage.sites import SiteRegistry
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
+Doc = dict[str, Any]
 R = TypeVar("R")
 MAX_UPDATE_RETRIES = 8
 DEFAULT_DB = "facefleet"
@@ -267,10 +268,10 @@ class Repository:
             seq=int(doc.get("seq", 0)),
         )
 
-    @unavailable_on_db_error
-    def create_user(self, username: str, embeddings: np.ndarray, *, model: str, consent: bool) -> UserRecord:
+    def _new_user(self, username: str, embeddings: np.ndarray, *, model: str, consent: bool, seq: int) -> Doc:
+        """A new user's document, as create_user and import_users store it."""
         now = self._now()
-        doc = {
+        return {
             # `_id` is the username: FerretDB/SQLite pushes only `_id` lookups down to its primary key
             # (any other field is a collection scan: recognizer/README.md, Storage). `uid` is the record's
             # identity, so a token dies with its user even if the name is enrolled again.
@@ -282,11 +283,16 @@ class Repository:
             "consent_at": now,
             "faces": int(len(embeddings)),
             "rev": 1,
-            "seq": 0,  # stamped by the change log's announcement
+            "seq": seq,
             "embeddings": self._cipher.encrypt(embeddings, username=username, model=model),
             "created_at": now,
             "updated_at": now,
         }
+
+    @unavailable_on_db_error
+    def create_user(self, username: str, embeddings: np.ndarray, *, model: str, consent: bool) -> UserRecord:
+        # seq 0 until the change log's announcement stamps it
+        doc = self._new_user(username, embeddings, model=model, consent=consent, seq=0)
         intent = self.changelog.intend(username)
         try:
             self.users.insert_one(doc)
@@ -307,22 +313,8 @@ class Repository:
         if not users:
             return 0
         seqs = self.changelog.allocate_many(len(users))
-        now = self._now()
-        docs: list[dict[str, Any]] = [
-            {
-                "_id": username,
-                "uid": str(ObjectId()),
-                "username": username,
-                "model": model,
-                "consent": consent,
-                "consent_at": now,
-                "faces": int(len(emb)),
-                "rev": 1,
-                "seq": seq,
-                "embeddings": self._cipher.encrypt(emb, username=username, model=model),
-                "created_at": now,
-                "updated_at": now,
-            }
+        docs = [
+            self._new_user(username, emb, model=model, consent=consent, seq=seq)
             for (username, emb), seq in zip(users, seqs, strict=True)
         ]
         intents = self.changelog.intend_many([username for username, _ in users])  # a crash: repair() announces
