@@ -29,8 +29,6 @@ import numpy as np
 from bench.harness import log, parser, pctl, ratio, write_result
 from facefleet_testing.recognizer_api import img
 from facefleet_testing.sites import FleetSites
-from recognizer.faces import metric
-from recognizer.storage import EmbeddingCipher, Repository
 
 INTERVAL_S = 2.0
 
@@ -108,11 +106,6 @@ def idle_cost(fleet: FleetSites, seconds: float) -> dict[str, Any]:
     }
 
 
-def home_repo(fleet: FleetSites) -> Repository:
-    key = fleet.home.env["FACEFLEET_EMBEDDING_KEY"]
-    return Repository(fleet.home_db.url, fleet.home.db_name, EmbeddingCipher(key), timeout_ms=300_000)
-
-
 def catch_up(fleet: FleetSites, n: int, strategy: str, seed: int) -> dict[str, Any]:
     """Cut the uplink, make n changes at the home, restore it; seconds until the replica equals the home."""
     fleet.wait_synced(timeout_s=120)
@@ -120,18 +113,7 @@ def catch_up(fleet: FleetSites, n: int, strategy: str, seed: int) -> dict[str, A
     fleet.edge.restart()
     fleet.wait_synced(timeout_s=120)
     fleet.home.stop()
-    rng = np.random.default_rng(seed)
-    matrix = rng.normal(size=(n, 128)).astype(np.float32)
-    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    repo = home_repo(fleet)
-    try:
-        for start in range(0, n, 1000):
-            users = [(f"s{seed}-{i:05d}", matrix[i : i + 1]) for i in range(start, min(n, start + 1000))]
-            repo.import_users(users, model=metric.MODEL_NAME, consent=True)
-        repo.bump_version()
-        target = repo.changelog.head()
-    finally:
-        repo.close()
+    _, target = fleet.seed_home(n, f"s{seed}", seed=seed)
     before = edge_counters(fleet)
     fleet.home.start(wait_ready=False)  # timed from the home's first answer (/healthz)
     back = time.perf_counter()

@@ -16,13 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 
 from facefleet_testing.recognizer_api import assert_error, enrol, img, login, new_username
 from facefleet_testing.sites import FleetSites, issue_credential
-from recognizer.faces import metric
-from recognizer.storage import EmbeddingCipher, Repository
 
 pytestmark = pytest.mark.slow
 
@@ -44,10 +41,6 @@ def login_once_arrived(fleet: FleetSites, edge: httpx.Client, image: str, name: 
     r = login(edge, image, name)
     assert r.status_code == 200, r.text
     return r
-
-
-def home_repo(fleet: FleetSites) -> Repository:
-    return Repository(fleet.home_db.url, fleet.home.db_name, EmbeddingCipher(fleet.home.env["FACEFLEET_EMBEDDING_KEY"]))
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +275,7 @@ def test_a_cursor_older_than_the_home_keeps_means_a_full_copy(tmp_path: Path) ->
         fleet.deleted.add(gone)
         new = new_username("new")
         assert enrol(home, fleet.home, new, "astronaut").status_code == 201
-        repo = home_repo(fleet)
+        repo = fleet.home_repository()
         try:  # every change, the deletion included, is older than the retention now
             repo.changelog.changes.update_many({}, {"$set": {"at": repo.changelog._now().replace(year=2000)}})
             assert repo.changelog.trim(3600) > 0
@@ -300,17 +293,7 @@ def test_a_first_copy_of_10000_users_survives_a_crash_midway(tmp_path: Path) -> 
     """10,000 synthetic users seeded through the storage layer; the replica is killed during its copy."""
     n = 10_000
     with FleetSites.start(tmp_path) as fleet:
-        rng = np.random.default_rng(3)
-        matrix = rng.normal(size=(n, 128)).astype(np.float32)
-        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-        repo = home_repo(fleet)
-        try:
-            for start in range(0, n, 1000):
-                users = [(f"synthetic-{i:05d}", matrix[i : i + 1]) for i in range(start, start + 1000)]
-                assert repo.import_users(users, model=metric.MODEL_NAME, consent=True) == 1000
-            repo.bump_version()
-        finally:
-            repo.close()
+        assert fleet.seed_home(n, "synthetic", seed=3)[0] == n
         # A replica that has never synced: a new database, a new site.
         fleet.edge.stop()
         fleet.edge_db.stop()

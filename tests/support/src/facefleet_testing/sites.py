@@ -90,6 +90,34 @@ class FleetSites:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # -- seeding the home -------------------------------------------------------------------
+    def home_repository(self):  # -> recognizer.storage.Repository
+        """The home's storage layer, with the home's embedding key (and a timeout fit for bulk writes)."""
+        from recognizer.storage import EmbeddingCipher, Repository
+
+        key = EmbeddingCipher(self.home.env["FACEFLEET_EMBEDDING_KEY"])
+        return Repository(self.home_db.url, self.home.db_name, key, timeout_ms=300_000)
+
+    def seed_home(self, n: int, prefix: str, seed: int, batch: int = 1000) -> tuple[int, int]:
+        """n synthetic users (unit-length random embeddings) imported at the home through the storage
+        layer, as the identify benchmark seeds them; (users imported, the home's head after them)."""
+        import numpy as np
+
+        from recognizer.faces import metric
+
+        matrix = np.random.default_rng(seed).normal(size=(n, 128)).astype(np.float32)
+        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+        repo = self.home_repository()
+        try:
+            imported = 0
+            for start in range(0, n, batch):
+                users = [(f"{prefix}-{i:05d}", matrix[i : i + 1]) for i in range(start, min(n, start + batch))]
+                imported += repo.import_users(users, model=metric.MODEL_NAME, consent=True)
+            repo.bump_version()
+            return imported, repo.changelog.head()
+        finally:
+            repo.close()
+
     # -- observing ----------------------------------------------------------------------------
     def site_status(self) -> dict[str, Any]:
         r = httpx.get(self.edge.url + "/v1/site", timeout=10)
