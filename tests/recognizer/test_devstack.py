@@ -123,18 +123,17 @@ def test_run_honours_api_key_and_mongo_url(run_env, database_server):
         _ctrl_c(proc, env)
 
 
+def _refused_run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """tools/devstack.py run to its refusal (it exits at once when a port is taken)."""
+    cmd = [sys.executable, str(ROOT / "tools" / "devstack.py"), *args]
+    return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
 def test_run_refuses_a_port_already_in_use(run_env):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", int(run_env["FACEFLEET_RUN_DB_PORT"])))
         busy.listen()
-        out = subprocess.run(
-            [sys.executable, str(ROOT / "tools" / "devstack.py")],
-            env=run_env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = _refused_run(run_env)
     assert out.returncode == 1
     assert "already in use" in out.stderr and run_env["FACEFLEET_RUN_DB_PORT"] in out.stderr
 
@@ -469,14 +468,7 @@ def test_run_sites_refuses_an_edge_port_already_in_use(run_env):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", int(env["FACEFLEET_RUN_EDGE_RECOGNIZER_PORT"])))
         busy.listen()
-        out = subprocess.run(
-            [sys.executable, str(ROOT / "tools" / "devstack.py"), "--sites"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = _refused_run(env, "--sites")
     assert out.returncode == 1
     assert "already in use" in out.stderr and env["FACEFLEET_RUN_EDGE_RECOGNIZER_PORT"] in out.stderr
     assert "starting" not in out.stdout, "nothing starts before every port is known to be free"
